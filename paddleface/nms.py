@@ -1,0 +1,47 @@
+"""Greedy hard non-maximum suppression (numpy).
+
+Boxes are corner form ``(x1, y1, x2, y2)``. ``offset`` is 1 for the pixel convention of
+Pytorch_Retinaface's ``py_cpu_nms`` (width = x2 - x1 + 1) and 0 for ULFD's ``hard_nms`` on
+normalised boxes, whose IoU carries ``eps`` = 1e-5 in the denominator. A box whose IoU
+with an already kept box is greater than ``iou_threshold`` is dropped.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray, offset: float = 0.0, eps: float = 0.0) -> np.ndarray:
+    """IoU of one box (4,) with each of ``boxes`` (M, 4) -> (M,)."""
+    w = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]) + offset)
+    h = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]) + offset)
+    inter = w * h
+    area = (box[2] - box[0] + offset) * (box[3] - box[1] + offset)
+    areas = (boxes[:, 2] - boxes[:, 0] + offset) * (boxes[:, 3] - boxes[:, 1] + offset)
+    return inter / (area + areas - inter + eps)
+
+
+def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+             candidates: int = -1, keep: int = -1, offset: float = 0.0,
+             eps: float = 0.0) -> np.ndarray:
+    """Indices of the kept boxes, highest score first.
+
+    ``candidates`` > 0: only the best ``candidates`` boxes take part; ``keep`` > 0: stop
+    after that many are kept. Each round keeps the best remaining box and removes the
+    remaining boxes it overlaps, so the loop runs once per kept box, not per box.
+    """
+    order = np.argsort(-scores, kind="stable")
+    if candidates > 0:
+        order = order[:candidates]
+    if order.size == 0:
+        return order.astype(np.int64)
+    b = boxes[order].astype(np.float32, copy=False)
+    kept = []
+    remaining = np.arange(order.size)
+    while remaining.size:
+        best = remaining[0]
+        kept.append(best)
+        if keep > 0 and len(kept) == keep:
+            break
+        rest = remaining[1:]
+        remaining = rest[box_iou(b[best], b[rest], offset, eps) <= iou_threshold]
+    return order[np.asarray(kept, dtype=np.int64)]

@@ -1,0 +1,251 @@
+"""The model zoo: one :class:`ModelRecord` per model id.
+
+Everything model-specific lives here (architecture, anchors, preprocessing, thresholds,
+checkpoint, evaluation protocol, numbers measured on it); the detector, the command line,
+the evaluator, the trainer and the exporter read the record and nothing else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Dict, Optional, Tuple
+
+from .errors import PaddleFaceError
+from .priors import PriorBoxes
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an image (BGR uint8, H x W x 3) becomes the network input.
+
+    ``resize``: ``"fixed"`` resizes to ``size`` = (width, height) ignoring the aspect ratio
+    (ULFD); ``"long_side"`` scales both sides by ``long_side / max(h, w)`` (the landmark
+    models; ``long_side`` None keeps the original size). ``resize_dtype`` is the dtype the
+    upstream code resizes in (ULFD resizes the uint8 image, the landmark models a float32
+    copy; the results differ by rounding). Then ``(x - mean) / std`` per channel, in
+    ``channel_order``.
+    """
+
+    channel_order: str  # "RGB" or "BGR"
+    mean: Tuple[float, float, float]
+    std: float
+    resize: str  # "fixed" or "long_side"
+    size: Optional[Tuple[int, int]] = None  # (width, height) for "fixed"
+    long_side: Optional[int] = None  # for "long_side"; None = original size
+    resize_dtype: str = "uint8"
+
+
+@dataclass(frozen=True)
+class DetectionProtocol:
+    """Post-processing: threshold, top-k, greedy NMS, keep-k, final threshold.
+
+    ``nms_space``: ``"normalized"`` runs NMS on boxes normalised by the input size (ULFD,
+    IoU with ``nms_eps`` in the denominator); ``"pixels"`` on boxes in original-image pixels
+    with areas ``(x2 - x1 + nms_offset) * (y2 - y1 + nms_offset)`` (Pytorch_Retinaface).
+    """
+
+    score_threshold: float
+    candidates: int
+    nms_iou: float
+    keep: int
+    nms_space: str = "pixels"
+    nms_offset: float = 1.0
+    nms_eps: float = 0.0
+    final_threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How WIDER FACE predictions are made and written for this model.
+
+    ``long_sides``: the resize settings the evaluation accepts (None in the tuple =
+    "origin", no resize); an empty tuple means the model's fixed size only.
+    ``box_format``: ``"floor_ceil"`` writes ``floor(x1) floor(y1) ceil(w) ceil(h)`` with the
+    score as ``%.3f`` capped at 1 (ULFD's eval script); ``"int_plus1"`` writes ``int(x1)
+    int(y1) int(x2)-int(x1)+1 int(y2)-int(y1)+1`` with the full score (Pytorch_Retinaface).
+    """
+
+    detection: DetectionProtocol
+    box_format: str
+    long_sides: Tuple[Optional[int], ...] = ()
+    default_long_side: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The upstream PyTorch checkpoint: path inside a ``PADDLEFACE_WEIGHTS`` directory
+    (laid out like ../shared/weights), download URL, sha256 and licence."""
+
+    path: str
+    url: str
+    sha256: str
+    license: str
+    upstream: str
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """Everything the tools need to know about one model id."""
+
+    id: str
+    description: str
+    builder: Callable[[], "object"]
+    priors: PriorBoxes
+    preprocess: Preprocess
+    detection: DetectionProtocol
+    evaluation: EvalProtocol
+    checkpoint: Checkpoint
+    landmarks: bool
+    params: int  # measured: sum of parameter sizes (BN statistics excluded)
+    flops: int  # measured multiply-accumulates at ``flops_input``, counted by paddleface.profile
+    flops_input: Tuple[int, int]  # (width, height)
+    upstream_ap: Dict[str, Dict[str, float]] = field(default_factory=dict)
+
+    def build(self):
+        """A freshly initialised network (train mode)."""
+        return self.builder()
+
+    def default_input_size(self, width: int, height: int) -> Tuple[int, int]:
+        """The (width, height) the network sees for an image of ``width`` x ``height``."""
+        p = self.preprocess
+        if p.resize == "fixed":
+            return p.size
+        if p.long_side is None:
+            return width, height
+        r = p.long_side / max(width, height)
+        return max(1, int(round(width * r))), max(1, int(round(height * r)))
+
+
+def _ulfd(rfb: bool):
+    from .models import ULFDNet
+    return lambda: ULFDNet(rfb=rfb)
+
+
+def _tiny_lm(rfb: bool):
+    from .models import LandmarkTinyNet
+    return lambda: LandmarkTinyNet(rfb=rfb)
+
+
+def _retinaface(slope: float):
+    from .models import RetinaFaceNet
+    return lambda: RetinaFaceNet(slope=slope)
+
+
+_ULFD_URL = ("https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"
+             "/master/models/pretrained/")
+_FD1MB_URL = "https://raw.githubusercontent.com/biubug6/Face-Detector-1MB-with-landmark/master/weights/"
+_RETINA_URL = "https://raw.githubusercontent.com/thflgg133/RetinaFace-optimization/main/weights/"
+
+_ULFD_PRIORS = PriorBoxes(((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)), (8, 16, 32, 64),
+                          clip=True, centers="grid")
+_TINY_LM_PRIORS = PriorBoxes(((10, 16, 24), (32, 48), (64, 96), (128, 192, 256)),
+                             (8, 16, 32, 64))
+_MNET_LM_PRIORS = PriorBoxes(((10, 20), (32, 64), (128, 256)), (8, 16, 32))
+_RETINA_PRIORS = PriorBoxes(((16, 32), (64, 128), (256, 512)), (8, 16, 32))
+
+# run_imgs_detect.py: score > 0.6, candidate_size 1500, top_k 750, IoU 0.3 on normalised boxes.
+_ULFD_DETECT = DetectionProtocol(0.6, 1500, 0.3, 750, nms_space="normalized", nms_offset=0.0,
+                                 nms_eps=1e-5, final_threshold=0.6)
+# ULFD's WIDER evaluation: score > 0.1, 800 candidates, stop at 400 kept.
+_ULFD_EVAL = EvalProtocol(replace(_ULFD_DETECT, score_threshold=0.1, candidates=800, keep=400,
+                                  final_threshold=0.0), box_format="floor_ceil")
+# detect.py / test_widerface.py of the landmark repositories.
+_LM_DETECT = DetectionProtocol(0.02, 5000, 0.4, 750, final_threshold=0.6)
+_LM_EVAL = EvalProtocol(replace(_LM_DETECT, final_threshold=0.0), box_format="int_plus1",
+                        long_sides=(640, 320, None), default_long_side=640)
+
+
+def _ulfd_pre(w: int, h: int) -> Preprocess:
+    return Preprocess("RGB", (127.0, 127.0, 127.0), 128.0, "fixed", size=(w, h))
+
+
+_LM_PRE = Preprocess("BGR", (104.0, 117.0, 123.0), 1.0, "long_side", long_side=640,
+                     resize_dtype="float32")
+
+
+def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
+                 sha: str, ap: Dict) -> ModelRecord:
+    fname = f"version-{'RFB' if rfb else 'slim'}-{w}.pth"
+    return ModelRecord(
+        id=name, description=f"ULFD version-{'RFB' if rfb else 'slim'}, {w}x{h}, boxes only",
+        builder=_ulfd(rfb), priors=_ULFD_PRIORS, preprocess=_ulfd_pre(w, h),
+        detection=_ULFD_DETECT, evaluation=_ULFD_EVAL,
+        checkpoint=Checkpoint(f"ulfd/{fname}", _ULFD_URL + fname, sha, "MIT",
+                              "Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"),
+        landmarks=False, params=params, flops=flops, flops_input=(w, h), upstream_ap=ap)
+
+
+def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: Checkpoint,
+               params: int, flops: int, ap: Dict) -> ModelRecord:
+    return ModelRecord(
+        id=name, description=description, builder=builder, priors=priors, preprocess=_LM_PRE,
+        detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=ckpt, landmarks=True,
+        params=params, flops=flops, flops_input=(640, 480), upstream_ap=ap)
+
+
+def _fd1mb(fname: str, sha: str) -> Checkpoint:
+    return Checkpoint(f"fd1mb/{fname}", _FD1MB_URL + fname, sha, "MIT",
+                      "biubug6/Face-Detector-1MB-with-landmark")
+
+
+# Published WIDER FACE val AP (easy, medium, hard) from the upstream READMEs.
+_PUBLISHED = {
+    "ulfd-slim-320": (0.770, 0.671, 0.395), "ulfd-rfb-320": (0.787, 0.698, 0.438),
+    "ulfd-slim-640": (0.853, 0.819, 0.539), "ulfd-rfb-640": (0.855, 0.822, 0.579),
+    "slim-lm": (0.795, 0.683, 0.345), "rfb-lm": (0.814, 0.710, 0.363),
+    "mnet-lm": (0.811, 0.697, 0.376), "retinaface-mnet": (0.9070, 0.8816, 0.7378),
+}
+
+
+def _published(name: str) -> Dict[str, Dict[str, float]]:
+    e, m, h = _PUBLISHED[name]
+    return {"published": {"easy": e, "medium": m, "hard": h}}
+
+
+REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
+    _ulfd_record("ulfd-slim-320", False, 320, 240, 0, 0,
+                 "cd24abce45da5dbc7cfd8167cd3d5f955382dfc9d9ae9459f0026abd3c2e38a4",
+                 _published("ulfd-slim-320")),
+    _ulfd_record("ulfd-slim-640", False, 640, 480, 0, 0,
+                 "02ca778098127c46d2b2680f1c398c7b993c12a424e94c34e6d608beb73481e4",
+                 _published("ulfd-slim-640")),
+    _ulfd_record("ulfd-rfb-320", True, 320, 240, 0, 0,
+                 "c722b4427cc71642768baef6e15c659931b56f07425e5d2b0ec033ad41b145b3",
+                 _published("ulfd-rfb-320")),
+    _ulfd_record("ulfd-rfb-640", True, 640, 480, 0, 0,
+                 "bf34512b1a93dc234178e8a701ecf25c6afddf335a3226accf62982536e160b5",
+                 _published("ulfd-rfb-640")),
+    _lm_record("slim-lm", "Face-Detector-1MB slim with 5 landmarks, any input size",
+               _tiny_lm(False), _TINY_LM_PRIORS,
+               _fd1mb("slim_Final.pth",
+                      "76cdb587b2cf5f91b3836b66a652a0f7a91891758cd4fb0b07e4b7527af1c651"),
+               0, 0, _published("slim-lm")),
+    _lm_record("rfb-lm", "Face-Detector-1MB RFB with 5 landmarks, any input size",
+               _tiny_lm(True), _TINY_LM_PRIORS,
+               _fd1mb("RBF_Final.pth",
+                      "b22c45855bff5c4eb84e9973e2ee8a980639aa194ec66f33a87ce712f9d44c28"),
+               0, 0, _published("rfb-lm")),
+    _lm_record("mnet-lm", "Face-Detector-1MB RetinaFace-mobilenet0.25, small anchors",
+               _retinaface(0.0), _MNET_LM_PRIORS,
+               _fd1mb("mobilenet0.25_Final.pth",
+                      "ed6fa7d45a5179f03cb5ce82c73b0c6711372968e53782e88395acee88d319e1"),
+               0, 0, _published("mnet-lm")),
+    _lm_record("retinaface-mnet", "Pytorch_Retinaface mobilenet0.25, original anchors",
+               _retinaface(0.1), _RETINA_PRIORS,
+               Checkpoint("retinaface/mobilenet0.25_Final.pth", _RETINA_URL + "mobilenet0.25_Final.pth",
+                          "eb3e68e0692a7cfc8d99a93ec98063ccbd5bb866aafaf25453d27b500b7b514d", "MIT",
+                          "biubug6/Pytorch_Retinaface"),
+               0, 0, _published("retinaface-mnet")),
+]}
+
+
+def get_record(model_id: str) -> ModelRecord:
+    """The record of ``model_id``, or a one-sentence error listing the known ids."""
+    try:
+        return REGISTRY[model_id]
+    except KeyError:
+        raise PaddleFaceError(f"unknown model id {model_id!r}; known ids: "
+                              f"{', '.join(REGISTRY)}") from None
+
+
+def list_models():
+    return list(REGISTRY.values())

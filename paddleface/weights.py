@@ -1,0 +1,234 @@
+"""Finding, downloading and importing checkpoints.
+
+Weights resolve in this order: an explicit path; ``$PADDLEFACE_WEIGHTS/<record path>``
+(a directory laid out like ../shared/weights); the converted cache under
+``$PADDLEFACE_HOME`` (default ``~/.cache/paddleface``); a download from the upstream URL,
+checked against its sha256.
+
+PyTorch checkpoints are imported with x2paddle's parameter converter
+(``x2paddle.project_convertor.pytorch.convert.convert_params``) after a safe read
+(``torch.load(weights_only=True)``), unwrapping and a key-by-key shape check.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+from .errors import PaddleFaceError
+from .registry import ModelRecord
+
+PADDLE_SUFFIXES = (".pdparams",)
+
+
+def home() -> Path:
+    return Path(os.environ.get("PADDLEFACE_HOME", Path.home() / ".cache" / "paddleface"))
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so a kill leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------- reading PyTorch files
+def read_torch_state_dict(src: Path) -> Dict[str, "object"]:
+    """A plain ``{name: tensor}`` dict from a PyTorch checkpoint, read without running pickled code.
+
+    Unwraps ``{'state_dict': ...}`` (and ``'model'``) wrappers, strips ``module.`` prefixes
+    (DataParallel) and drops BatchNorm's ``num_batches_tracked`` counters, which Paddle
+    does not keep.
+    """
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise PaddleFaceError(f"{src}: importing a PyTorch checkpoint needs torch "
+                              "(pip install torch==2.13.0)") from None
+    if not src.is_file():
+        raise PaddleFaceError(f"{src}: no such checkpoint file")
+    try:
+        obj = torch.load(str(src), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for truncated or foreign files
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PaddleFaceError(f"{src}: not a readable PyTorch checkpoint "
+                              f"(a state dict saved by torch.save was expected; {reason[:200]})"
+                              ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(v, torch.Tensor) for v in obj.values()):
+        raise PaddleFaceError(f"{src}: holds no state dict of tensors "
+                              "(a dict of parameter name -> tensor was expected)")
+    out = {}
+    for k, v in obj.items():
+        k = k[len("module."):] if k.startswith("module.") else k
+        if not k.endswith("num_batches_tracked"):
+            out[k] = v
+    return out
+
+
+def convert_with_x2paddle(state_dict: Dict[str, "object"]) -> Dict[str, np.ndarray]:
+    """Run x2paddle's ``convert_params`` on a plain state dict; returns Paddle-named arrays.
+
+    ``convert_params`` loads a .pth path and writes ``<name>.pdiparams`` beside it, so it
+    works on a copy in a temporary folder; that copy holds only tensors written by us.
+    """
+    import paddle
+    import torch
+    try:
+        from x2paddle.project_convertor.pytorch.convert import convert_params
+    except ImportError as e:  # pragma: no cover - depends on the installation
+        raise PaddleFaceError(f"x2paddle could not be imported ({e}); "
+                              "pip install x2paddle==1.6.0 astor six requests") from None
+    with tempfile.TemporaryDirectory(prefix="paddleface-convert-") as tmp:
+        src = os.path.join(tmp, "checkpoint.pth")
+        torch.save(state_dict, src)
+        convert_params(src)
+        params = paddle.load(os.path.join(tmp, "checkpoint.pdiparams"))
+    return {k: np.asarray(v) for k, v in params.items()}
+
+
+def check_state_dict(record_id: str, src: Path, params: Dict[str, np.ndarray],
+                     expected: Dict[str, tuple]) -> None:
+    """Refuse a checkpoint whose keys or shapes differ from the model's, in one sentence."""
+    missing = sorted(set(expected) - set(params))
+    unexpected = sorted(set(params) - set(expected))
+    wrong = [f"{k} {tuple(params[k].shape)} (expected {tuple(expected[k])})"
+             for k in expected if k in params and tuple(params[k].shape) != tuple(expected[k])]
+    if missing or unexpected or wrong:
+        def few(names):
+            return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys ({few(missing)})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys ({few(unexpected)})")
+        if wrong:
+            parts.append(f"{len(wrong)} shape mismatches ({few(wrong)})")
+        raise PaddleFaceError(f"{src}: not a {record_id} checkpoint: " + "; ".join(parts))
+
+
+def expected_shapes(record: ModelRecord) -> Dict[str, tuple]:
+    net = record.build()
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def convert_checkpoint(record: ModelRecord, src: Path, out: Optional[Path] = None) -> Path:
+    """Import the PyTorch checkpoint ``src`` for ``record`` into a Paddle ``.pdparams`` file
+    (by default the cache entry of that exact file)."""
+    import paddle
+    src = Path(src)
+    state = read_torch_state_dict(src)
+    params = convert_with_x2paddle(state)
+    check_state_dict(record.id, src, params, expected_shapes(record))
+    out = Path(out) if out else cache_path(record, sha256_of(src))
+    atomic_write(out, lambda tmp: paddle.save(params, tmp))
+    return out
+
+
+# ---------------------------------------------------------------- resolution
+def cache_path(record: ModelRecord, source_sha256: str) -> Path:
+    """Converted weights are cached per source file, so a fine-tuned .pth never shadows upstream."""
+    return home() / "weights" / f"{record.id}-{source_sha256[:16]}.pdparams"
+
+
+def _from_torch_file(record: ModelRecord, path: Path) -> Path:
+    cached = cache_path(record, sha256_of(path))
+    return cached if cached.is_file() else convert_checkpoint(record, path, cached)
+
+
+def download(record: ModelRecord) -> Path:
+    """Fetch the upstream checkpoint into the cache and verify its sha256."""
+    ck = record.checkpoint
+    dest = home() / "downloads" / ck.path
+    if dest.is_file() and sha256_of(dest) == ck.sha256:
+        return dest
+
+    def fetch(tmp):
+        with urllib.request.urlopen(ck.url, timeout=60) as r, open(tmp, "wb") as f:
+            shutil.copyfileobj(r, f)
+        got = sha256_of(Path(tmp))
+        if got != ck.sha256:
+            raise PaddleFaceError(f"{ck.url}: sha256 {got} does not match the expected "
+                                  f"{ck.sha256}; the download was discarded")
+    try:
+        atomic_write(dest, fetch)
+    except PaddleFaceError:
+        raise
+    except OSError as e:
+        env = os.environ.get("PADDLEFACE_WEIGHTS")
+        where = f"{env}/{ck.path}" if env else f"$PADDLEFACE_WEIGHTS/{ck.path}"
+        raise PaddleFaceError(
+            f"no weights for {record.id} and the download from {ck.url} failed ({e}); "
+            f"put {Path(ck.path).name} (sha256 {ck.sha256[:12]}...) at {where}, "
+            f"or pass --weights FILE") from None
+    return dest
+
+
+def resolve_weights(record: ModelRecord, explicit: Optional[str] = None,
+                    allow_download: bool = True) -> Path:
+    """Path of a Paddle ``.pdparams`` file for ``record`` (converting a PyTorch file if needed)."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise PaddleFaceError(f"{path}: no such weights file")
+        return path if path.suffix in PADDLE_SUFFIXES else _from_torch_file(record, path)
+    env = os.environ.get("PADDLEFACE_WEIGHTS")
+    if env and (Path(env) / record.checkpoint.path).is_file():
+        return _from_torch_file(record, Path(env) / record.checkpoint.path)
+    cached = cache_path(record, record.checkpoint.sha256)
+    if cached.is_file():
+        return cached
+    if not allow_download:
+        raise PaddleFaceError(f"no weights for {record.id}: put {record.checkpoint.path} "
+                              "under $PADDLEFACE_WEIGHTS or pass a weights file")
+    return _from_torch_file(record, download(record))
+
+
+def weights_available(record: ModelRecord) -> str:
+    """Where the weights would come from without downloading: 'env', 'cache' or ''."""
+    env = os.environ.get("PADDLEFACE_WEIGHTS")
+    if env and (Path(env) / record.checkpoint.path).is_file():
+        return "env"
+    if cache_path(record, record.checkpoint.sha256).is_file():
+        return "cache"
+    return ""
+
+
+def load_weights(net, path: Path, record: ModelRecord) -> None:
+    """Load a ``.pdparams`` file (converted or trained) into ``net``, checking every key."""
+    import paddle
+    try:
+        state = paddle.load(str(path))
+    except Exception as e:
+        raise PaddleFaceError(f"{path}: not a readable Paddle weights file ({type(e).__name__})"
+                              ) from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a training checkpoint
+    if not isinstance(state, dict):
+        raise PaddleFaceError(f"{path}: holds no parameter dict")
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    check_state_dict(record.id, path, {k: np.asarray(v) for k, v in state.items()}, expected)
+    net.set_state_dict(state)
