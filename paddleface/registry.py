@@ -98,7 +98,7 @@ class ModelRecord:
     params: int  # measured: sum of parameter sizes (BN statistics excluded)
     flops: int  # measured multiply-accumulates at ``flops_input``, counted by paddleface.profile
     flops_input: Tuple[int, int]  # (width, height)
-    upstream_ap: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    published_ap: Dict[str, Dict[str, float]] = field(default_factory=dict)  # setting -> AP
 
     def build(self):
         """A freshly initialised network (train mode)."""
@@ -171,7 +171,7 @@ def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
         detection=_ULFD_DETECT, evaluation=_ULFD_EVAL,
         checkpoint=Checkpoint(f"ulfd/{fname}", _ULFD_URL + fname, sha, "MIT",
                               "Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"),
-        landmarks=False, params=params, flops=flops, flops_input=(w, h), upstream_ap=ap)
+        landmarks=False, params=params, flops=flops, flops_input=(w, h), published_ap=ap)
 
 
 def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: Checkpoint,
@@ -179,7 +179,7 @@ def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: C
     return ModelRecord(
         id=name, description=description, builder=builder, priors=priors, preprocess=_LM_PRE,
         detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=ckpt, landmarks=True,
-        params=params, flops=flops, flops_input=(640, 480), upstream_ap=ap)
+        params=params, flops=flops, flops_input=(640, 480), published_ap=ap)
 
 
 def _fd1mb(fname: str, sha: str) -> Checkpoint:
@@ -187,54 +187,58 @@ def _fd1mb(fname: str, sha: str) -> Checkpoint:
                       "biubug6/Face-Detector-1MB-with-landmark")
 
 
-# Published WIDER FACE val AP (easy, medium, hard) from the upstream READMEs.
+# Published WIDER FACE val AP (easy, medium, hard) from the upstream READMEs, per setting.
 _PUBLISHED = {
-    "ulfd-slim-320": (0.770, 0.671, 0.395), "ulfd-rfb-320": (0.787, 0.698, 0.438),
-    "ulfd-slim-640": (0.853, 0.819, 0.539), "ulfd-rfb-640": (0.855, 0.822, 0.579),
-    "slim-lm": (0.795, 0.683, 0.345), "rfb-lm": (0.814, 0.710, 0.363),
-    "mnet-lm": (0.811, 0.697, 0.376), "retinaface-mnet": (0.9070, 0.8816, 0.7378),
+    "ulfd-slim-320": {"320x240": (0.770, 0.671, 0.395)},
+    "ulfd-rfb-320": {"320x240": (0.787, 0.698, 0.438)},
+    "ulfd-slim-640": {"640x480": (0.853, 0.819, 0.539)},
+    "ulfd-rfb-640": {"640x480": (0.855, 0.822, 0.579)},
+    "slim-lm": {"640": (0.850, 0.808, 0.595), "320": (0.795, 0.683, 0.345)},
+    "rfb-lm": {"640": (0.865, 0.828, 0.622), "320": (0.814, 0.710, 0.363)},
+    "mnet-lm": {"640": (0.873, 0.836, 0.638), "320": (0.811, 0.697, 0.376)},
+    "retinaface-mnet": {"origin": (0.9070, 0.8816, 0.7378)},
 }
 
 
 def _published(name: str) -> Dict[str, Dict[str, float]]:
-    e, m, h = _PUBLISHED[name]
-    return {"published": {"easy": e, "medium": m, "hard": h}}
+    return {setting: dict(zip(("easy", "medium", "hard"), ap))
+            for setting, ap in _PUBLISHED[name].items()}
 
 
 REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
-    _ulfd_record("ulfd-slim-320", False, 320, 240, 0, 0,
+    _ulfd_record("ulfd-slim-320", False, 320, 240, 264_732, 81_410_560,
                  "cd24abce45da5dbc7cfd8167cd3d5f955382dfc9d9ae9459f0026abd3c2e38a4",
                  _published("ulfd-slim-320")),
-    _ulfd_record("ulfd-slim-640", False, 640, 480, 0, 0,
+    _ulfd_record("ulfd-slim-640", False, 640, 480, 264_732, 323_125_760,
                  "02ca778098127c46d2b2680f1c398c7b993c12a424e94c34e6d608beb73481e4",
                  _published("ulfd-slim-640")),
-    _ulfd_record("ulfd-rfb-320", True, 320, 240, 0, 0,
+    _ulfd_record("ulfd-rfb-320", True, 320, 240, 281_100, 100_418_560,
                  "c722b4427cc71642768baef6e15c659931b56f07425e5d2b0ec033ad41b145b3",
                  _published("ulfd-rfb-320")),
-    _ulfd_record("ulfd-rfb-640", True, 640, 480, 0, 0,
+    _ulfd_record("ulfd-rfb-640", True, 640, 480, 281_100, 399_157_760,
                  "bf34512b1a93dc234178e8a701ecf25c6afddf335a3226accf62982536e160b5",
                  _published("ulfd-rfb-640")),
     _lm_record("slim-lm", "Face-Detector-1MB slim with 5 landmarks, any input size",
                _tiny_lm(False), _TINY_LM_PRIORS,
                _fd1mb("slim_Final.pth",
                       "76cdb587b2cf5f91b3836b66a652a0f7a91891758cd4fb0b07e4b7527af1c651"),
-               0, 0, _published("slim-lm")),
+               348_032, 347_317_760, _published("slim-lm")),
     _lm_record("rfb-lm", "Face-Detector-1MB RFB with 5 landmarks, any input size",
                _tiny_lm(True), _TINY_LM_PRIORS,
                _fd1mb("RBF_Final.pth",
                       "b22c45855bff5c4eb84e9973e2ee8a980639aa194ec66f33a87ce712f9d44c28"),
-               0, 0, _published("rfb-lm")),
+               364_400, 423_349_760, _published("rfb-lm")),
     _lm_record("mnet-lm", "Face-Detector-1MB RetinaFace-mobilenet0.25, small anchors",
                _retinaface(0.0), _MNET_LM_PRIORS,
                _fd1mb("mobilenet0.25_Final.pth",
                       "ed6fa7d45a5179f03cb5ce82c73b0c6711372968e53782e88395acee88d319e1"),
-               0, 0, _published("mnet-lm")),
+               433_296, 735_859_200, _published("mnet-lm")),
     _lm_record("retinaface-mnet", "Pytorch_Retinaface mobilenet0.25, original anchors",
                _retinaface(0.1), _RETINA_PRIORS,
                Checkpoint("retinaface/mobilenet0.25_Final.pth", _RETINA_URL + "mobilenet0.25_Final.pth",
                           "eb3e68e0692a7cfc8d99a93ec98063ccbd5bb866aafaf25453d27b500b7b514d", "MIT",
                           "biubug6/Pytorch_Retinaface"),
-               0, 0, _published("retinaface-mnet")),
+               433_296, 735_859_200, _published("retinaface-mnet")),
 ]}
 
 

@@ -1,0 +1,25 @@
+"""Drawing detections on an image (boxes, scores and the five landmarks)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+# left eye, right eye, nose, left mouth corner, right mouth corner (BGR)
+LANDMARK_COLORS = ((0, 0, 255), (0, 255, 255), (255, 0, 255), (0, 255, 0), (255, 0, 0))
+
+
+def draw_faces(image: np.ndarray, faces: Sequence) -> np.ndarray:
+    """A copy of the BGR ``image`` with each face's box, score and landmarks drawn."""
+    out = image.copy()
+    thick = max(1, round(max(out.shape[:2]) / 500))
+    for f in faces:
+        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 0), thick)
+        cv2.putText(out, f"{f.score:.2f}", (x1, max(0, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.4 * thick, (255, 255, 255), thick)
+        if f.landmarks is not None:
+            for (x, y), color in zip(f.landmarks, LANDMARK_COLORS):
+                cv2.circle(out, (int(round(x)), int(round(y))), thick + 1, color, -1)
+    return out

@@ -1,0 +1,67 @@
+"""Shared fixtures. Test data comes from $PADDLEFACE_SHARED (../shared in CI)."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paddleface.registry import REGISTRY
+
+# where each id's upstream reference outputs live under shared/reference
+REFERENCE_DIRS = {
+    "ulfd-slim-320": "ulfd/version-slim-320", "ulfd-slim-640": "ulfd/version-slim-640",
+    "ulfd-rfb-320": "ulfd/version-RFB-320", "ulfd-rfb-640": "ulfd/version-RFB-640",
+    "slim-lm": "fd1mb/slim_Final", "rfb-lm": "fd1mb/RBF_Final",
+    "mnet-lm": "fd1mb/mobilenet0.25_Final", "retinaface-mnet": "retinaface/mobilenet0.25_Final",
+}
+assert set(REFERENCE_DIRS) <= set(REGISTRY)
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("PADDLEFACE_SHARED")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+    if not (path / "reference").is_dir():
+        pytest.fail(f"test data not found at {path}: set PADDLEFACE_SHARED to the shared folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return shared_dir()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _weights_env(tmp_path_factory):
+    """Weights come from shared/weights; converted files go to a per-run cache."""
+    os.environ.setdefault("PADDLEFACE_WEIGHTS", str(shared_dir() / "weights"))
+    os.environ["PADDLEFACE_HOME"] = str(tmp_path_factory.mktemp("paddleface-home"))
+    yield
+
+
+_detectors = {}
+
+
+@pytest.fixture(scope="session")
+def get_detector():
+    """Detectors are built once per id for the whole run."""
+    from paddleface.detector import FaceDetector
+
+    def get(model_id):
+        if model_id not in _detectors:
+            _detectors[model_id] = FaceDetector(model_id, device="cpu")
+        return _detectors[model_id]
+    return get
+
+
+def load_reference(shared: Path, model_id: str) -> dict:
+    return json.loads((shared / "reference" / REFERENCE_DIRS[model_id] / "detections.json").read_text())
+
+
+def reference_npz(shared: Path, model_id: str):
+    return sorted((shared / "reference" / REFERENCE_DIRS[model_id]).glob("*.npz"))
+
+
+def npz_input(z) -> np.ndarray:
+    """The stored resized image as BGR uint8 (ULFD stores it as RGB)."""
+    return z["resized_rgb"][..., ::-1] if "resized_rgb" in z.files else z["resized_bgr"]
