@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="the .pdparams to write (default: the cache)")
     p.set_defaults(func=cmd_convert)
 
+    from .evaluation.cli import register as register_eval
+    register_eval(sub)
     return parser
 
 

@@ -30,7 +30,7 @@ class Face:
         return d
 
 
-def set_device(device: Optional[str]) -> None:
+def set_device(device: Optional[str]) -> str:
     """``"cpu"``, ``"gpu"``/``"gpu:N"`` or None (GPU when Paddle was built with CUDA)."""
     import paddle
     if device is None:
@@ -39,14 +39,32 @@ def set_device(device: Optional[str]) -> None:
         paddle.set_device(device)
     except (ValueError, RuntimeError) as e:
         raise PaddleFaceError(f"device {device!r} is not available here ({e})") from None
+    return device
 
 
 def load_network(record: ModelRecord, weights: Optional[str] = None, allow_download: bool = True):
-    """The record's network in eval mode with its weights loaded."""
+    """(the record's network in eval mode with its weights loaded, the weights file)."""
     net = record.build()
-    load_weights(net, resolve_weights(record, weights, allow_download), record)
+    path = resolve_weights(record, weights, allow_download)
+    load_weights(net, path, record)
     net.eval()
-    return net
+    return net, path
+
+
+def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str,
+                input_size=None, threads=None):
+    """``engine``: "dygraph", "inference" or "auto" (Paddle Inference, with oneDNN where the
+    record allows it, when weights come from a file; dygraph otherwise)."""
+    from .engine import DygraphEngine, InferenceEngine, cached_static_model
+    if engine == "auto":
+        engine = "inference" if weights_path is not None else "dygraph"
+    if engine == "dygraph":
+        return DygraphEngine(net)
+    if engine != "inference":
+        raise PaddleFaceError(f"engine must be auto, dygraph or inference, not {engine!r}")
+    prefix = cached_static_model(net, record, weights_path, input_size)
+    return InferenceEngine(prefix, device=device, threads=threads,
+                           onednn=record.inference_onednn)
 
 
 class FaceDetector:
@@ -63,18 +81,27 @@ class FaceDetector:
         long_side: resize rule of the any-size models: the long side in pixels, or None
             for the original size (default: the record's).
         protocol: a whole :class:`DetectionProtocol` (evaluation uses the record's eval one).
+        network: an already loaded network (e.g. from training) instead of weights.
+        engine: "auto" (Paddle Inference for weights from a file), "dygraph" or "inference".
+        threads: CPU threads of the inference engine (default: all cores).
     """
 
     def __init__(self, model: Union[str, ModelRecord] = "rfb-lm", weights: Optional[str] = None,
                  device: Optional[str] = None, score_threshold: Optional[float] = None,
                  nms_iou: Optional[float] = None, input_size: Optional[Tuple[int, int]] = None,
                  long_side: Optional[int] = -1, protocol: Optional[DetectionProtocol] = None,
-                 network=None):
+                 network=None, engine: str = "auto", threads: Optional[int] = None):
         import paddle
         self.record = get_record(model) if isinstance(model, str) else model
-        set_device(device)
-        self.net = network if network is not None else load_network(self.record, weights)
+        device = set_device(device)
+        if network is not None:
+            self.net, weights_path = network, None
+        else:
+            self.net, weights_path = load_network(self.record, weights)
         self.net.eval()
+        fixed = self.record.preprocess.resize == "fixed"
+        self.engine = make_engine(self.record, self.net, weights_path, engine, device,
+                                  tuple(input_size) if (input_size and fixed) else None, threads)
         proto = protocol or self.record.detection
         if score_threshold is not None:
             proto = replace(proto, final_threshold=score_threshold,
@@ -92,9 +119,7 @@ class FaceDetector:
 
     def forward(self, batch: np.ndarray):
         """(N, 3, H, W) float32 -> numpy (loc, conf, landms or None), each (N, P, .)."""
-        with self._paddle.no_grad():
-            loc, conf, landms = self.net(self._paddle.to_tensor(batch))
-        return loc.numpy(), conf.numpy(), None if landms is None else landms.numpy()
+        return self.engine(batch)
 
     def _detect_prepared(self, items: Sequence[Prepared]) -> List[List[Face]]:
         h, w = items[0].tensor.shape[1:]

@@ -99,6 +99,9 @@ class ModelRecord:
     flops: int  # measured multiply-accumulates at ``flops_input``, counted by paddleface.profile
     flops_input: Tuple[int, int]  # (width, height)
     published_ap: Dict[str, Dict[str, float]] = field(default_factory=dict)  # setting -> AP
+    # Paddle Inference 3.3.1's oneDNN passes crash (SIGSEGV while fusing conv + activation)
+    # on the RetinaFace graph; those records run Paddle Inference without oneDNN.
+    inference_onednn: bool = True
 
     def build(self):
         """A freshly initialised network (train mode)."""
@@ -175,8 +178,8 @@ def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
 
 
 def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: Checkpoint,
-               params: int, flops: int, ap: Dict) -> ModelRecord:
-    return ModelRecord(
+               params: int, flops: int, ap: Dict, onednn: bool = True) -> ModelRecord:
+    return ModelRecord(inference_onednn=onednn,
         id=name, description=description, builder=builder, priors=priors, preprocess=_LM_PRE,
         detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=ckpt, landmarks=True,
         params=params, flops=flops, flops_input=(640, 480), published_ap=ap)
@@ -232,13 +235,13 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                _retinaface(0.0), _MNET_LM_PRIORS,
                _fd1mb("mobilenet0.25_Final.pth",
                       "ed6fa7d45a5179f03cb5ce82c73b0c6711372968e53782e88395acee88d319e1"),
-               433_296, 735_859_200, _published("mnet-lm")),
+               433_296, 735_859_200, _published("mnet-lm"), onednn=False),
     _lm_record("retinaface-mnet", "Pytorch_Retinaface mobilenet0.25, original anchors",
                _retinaface(0.1), _RETINA_PRIORS,
                Checkpoint("retinaface/mobilenet0.25_Final.pth", _RETINA_URL + "mobilenet0.25_Final.pth",
                           "eb3e68e0692a7cfc8d99a93ec98063ccbd5bb866aafaf25453d27b500b7b514d", "MIT",
                           "biubug6/Pytorch_Retinaface"),
-               433_296, 735_859_200, _published("retinaface-mnet")),
+               433_296, 735_859_200, _published("retinaface-mnet"), onednn=False),
 ]}
 
 

@@ -47,10 +47,10 @@ def get_detector():
     """Detectors are built once per id for the whole run."""
     from paddleface.detector import FaceDetector
 
-    def get(model_id):
-        if model_id not in _detectors:
-            _detectors[model_id] = FaceDetector(model_id, device="cpu")
-        return _detectors[model_id]
+    def get(model_id, engine="auto"):
+        if (model_id, engine) not in _detectors:
+            _detectors[model_id, engine] = FaceDetector(model_id, device="cpu", engine=engine)
+        return _detectors[model_id, engine]
     return get
 
 

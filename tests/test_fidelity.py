@@ -12,12 +12,13 @@ from conftest import REFERENCE_DIRS, load_reference, npz_input, reference_npz, s
 NPZ_CASES = [(mid, p.name) for mid in REFERENCE_DIRS for p in reference_npz(shared_dir(), mid)]
 
 
+@pytest.mark.parametrize("engine", ["dygraph", "inference"])
 @pytest.mark.parametrize("model_id,npz", NPZ_CASES)
-def test_raw_outputs_match_upstream(shared, get_detector, model_id, npz):
+def test_raw_outputs_match_upstream(shared, get_detector, model_id, npz, engine):
     record = REGISTRY[model_id]
     z = np.load(shared / "reference" / REFERENCE_DIRS[model_id] / npz)
     image = npz_input(z)
-    loc, conf, landms = get_detector(model_id).forward(normalize(record.preprocess, image)[None])
+    loc, conf, landms = get_detector(model_id, engine).forward(normalize(record.preprocess, image)[None])
     h, w = image.shape[:2]
     if "scores" in z.files:  # ULFD stores softmax scores and decoded corner-form boxes
         assert np.abs(conf[0] - z["scores"]).max() < 1e-4

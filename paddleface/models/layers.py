@@ -165,7 +165,8 @@ def run_heads(features: Sequence[paddle.Tensor], heads: Sequence[nn.Layer],
 
 def upsample_like(x: paddle.Tensor, ref: paddle.Tensor) -> paddle.Tensor:
     """Nearest-neighbour resize of ``x`` to the spatial size of ``ref`` (as F.interpolate(size=))."""
-    return F.interpolate(x, size=ref.shape[2:4], mode="nearest")
+    # paddle.shape keeps the size symbolic when the graph is exported with dynamic H, W
+    return F.interpolate(x, size=paddle.shape(ref)[2:4], mode="nearest")
 
 
 def optional_softmax(conf: paddle.Tensor, training: bool) -> paddle.Tensor:

@@ -1,0 +1,75 @@
+"""``paddleface eval`` (and tools/eval.py): predict WIDER FACE val, then compute the AP."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..registry import REGISTRY, get_record
+
+
+def add_eval_args(p: argparse.ArgumentParser) -> None:
+    from ..cli import parse_long_side
+    p.add_argument("id", choices=sorted(REGISTRY), metavar="ID", help="registry id")
+    p.add_argument("--images", required=True, help="WIDER_val/images (event folders of .jpg)")
+    p.add_argument("--gt", required=True,
+                   help="folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat")
+    p.add_argument("--pred-dir", help="prediction folder (default: output/eval/ID[@SIDE]/predictions)")
+    p.add_argument("--long-side", type=parse_long_side, default=-1,
+                   help="640, 320 or origin for the any-size models (default: the record's)")
+    p.add_argument("--subset", action="store_true",
+                   help="evaluate only the images that have predictions")
+    p.add_argument("--weights", help="a .pdparams or .pth file (default: resolved)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--workers", type=int, default=2, help="image decoding threads")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--no-predict", action="store_true", help="only evaluate existing predictions")
+
+
+def run_eval(args) -> int:
+    from .predict import eval_detector, list_images, predict_widerface
+    from .report import ap_table, plot_pr_curves, write_summary
+    from .widerface import evaluate, load_ground_truth, read_predictions
+
+    record = get_record(args.id)
+    gt = load_ground_truth(args.gt)  # fail early on a wrong --gt, before predicting
+    long_side = args.long_side
+    if record.preprocess.resize == "long_side" and long_side == -1:
+        long_side = record.evaluation.default_long_side
+    setting = (f"{long_side or 'origin'}" if record.preprocess.resize == "long_side"
+               else f"{record.preprocess.size[0]}x{record.preprocess.size[1]}")
+    tag = record.id + (f"@{setting}" if record.preprocess.resize == "long_side" else "")
+    pred_dir = Path(args.pred_dir) if args.pred_dir else Path("output/eval") / tag / "predictions"
+    images_dir = Path(args.images)
+    t0 = time.time()
+    predicted = 0
+    if not args.no_predict:
+        det = eval_detector(record, long_side, weights=args.weights, device=args.device)
+        names = list_images(images_dir)
+        t0 = time.time()
+        predicted, skipped, errors = predict_widerface(
+            det, images_dir, pred_dir, names, workers=args.workers, batch_size=args.batch_size)
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+        if predicted:
+            dt = time.time() - t0
+            print(f"predicted {predicted} images in {dt:.1f} s ({predicted / dt:.1f} images/s), "
+                  f"{skipped} already done")
+    result = evaluate(read_predictions(pred_dir), gt, subset=args.subset)
+    published = record.published_ap.get(setting)
+    print(f"{tag}: WIDER FACE val AP over {result.images} images")
+    print(ap_table(result, published))
+    out_dir = pred_dir.parent
+    plot_pr_curves(result, f"{tag} on WIDER FACE val ({result.images} images)",
+                   out_dir / "pr_curves.png")
+    write_summary(result, out_dir / "summary.json", model=record.id, setting=setting,
+                  subset=args.subset, predictions=str(pred_dir))
+    print(f"wrote {out_dir / 'pr_curves.png'} and {out_dir / 'summary.json'}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="WIDER FACE val AP (Easy/Medium/Hard) with PR curves")
+    add_eval_args(p)
+    p.set_defaults(func=run_eval)
