@@ -123,7 +123,8 @@ class FaceDetector:
 
     def _detect_prepared(self, items: Sequence[Prepared]) -> List[List[Face]]:
         h, w = items[0].tensor.shape[1:]
-        loc, conf, landms = self.forward(np.stack([p.tensor for p in items]))
+        batch = items[0].tensor[None] if len(items) == 1 else np.stack([p.tensor for p in items])
+        loc, conf, landms = self.forward(batch)
         priors = self.record.priors(h, w)
         if priors.shape[0] != loc.shape[1]:
             raise PaddleFaceError(f"{self.record.id}: the network gave {loc.shape[1]} predictions "

@@ -20,6 +20,20 @@ def box_iou(box: np.ndarray, boxes: np.ndarray, offset: float = 0.0, eps: float 
     return inter / (area + areas - inter + eps)
 
 
+def pairwise_iou(boxes: np.ndarray, offset: float = 0.0, eps: float = 0.0) -> np.ndarray:
+    """(N, 4) -> (N, N) IoU of every pair."""
+    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
+    w = np.maximum(0.0, np.minimum(x2[:, None], x2) - np.maximum(x1[:, None], x1) + offset)
+    h = np.maximum(0.0, np.minimum(y2[:, None], y2) - np.maximum(y1[:, None], y1) + offset)
+    inter = w * h
+    area = (x2 - x1 + offset) * (y2 - y1 + offset)
+    return inter / (area[:, None] + area - inter + eps)
+
+
+#: up to this many candidates, NMS computes the whole IoU matrix at once (N^2 floats)
+MATRIX_NMS_MAX = 1024
+
+
 def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
              candidates: int = -1, keep: int = -1, offset: float = 0.0,
              eps: float = 0.0) -> np.ndarray:
@@ -27,7 +41,8 @@ def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
 
     ``candidates`` > 0: only the best ``candidates`` boxes take part; ``keep`` > 0: stop
     after that many are kept. Each round keeps the best remaining box and removes the
-    remaining boxes it overlaps, so the loop runs once per kept box, not per box.
+    remaining boxes it overlaps, so the loop runs once per kept box, not per box; with few
+    candidates the IoUs come from one matrix computed up front.
     """
     order = np.argsort(-scores, kind="stable")
     if candidates > 0:
@@ -35,6 +50,8 @@ def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     if order.size == 0:
         return order.astype(np.int64)
     b = boxes[order].astype(np.float32, copy=False)
+    suppress = (~(pairwise_iou(b, offset, eps) <= iou_threshold)
+                if order.size <= MATRIX_NMS_MAX else None)
     kept = []
     remaining = np.arange(order.size)
     while remaining.size:
@@ -43,5 +60,8 @@ def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
         if keep > 0 and len(kept) == keep:
             break
         rest = remaining[1:]
-        remaining = rest[box_iou(b[best], b[rest], offset, eps) <= iou_threshold]
+        if suppress is not None:
+            remaining = rest[~suppress[best, rest]]
+        else:
+            remaining = rest[box_iou(b[best], b[rest], offset, eps) <= iou_threshold]
     return order[np.asarray(kept, dtype=np.int64)]

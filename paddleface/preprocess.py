@@ -47,13 +47,18 @@ def resize_for(spec: Preprocess, image: np.ndarray, size: Optional[Tuple[int, in
 
 
 def normalize(spec: Preprocess, resized_bgr: np.ndarray) -> np.ndarray:
-    """H x W x 3 BGR (uint8 or float32) -> (3, H, W) float32 ``(x - mean) / std``."""
-    img = resized_bgr[..., ::-1] if spec.channel_order == "RGB" else resized_bgr
-    out = img.astype(np.float32)
-    out -= np.asarray(spec.mean, dtype=np.float32)
+    """H x W x 3 BGR (uint8 or float32) -> (3, H, W) float32 ``(x - mean) / std``.
+
+    Works on the channel-first view and writes the float result once: this runs per frame.
+    """
+    chw = resized_bgr.transpose(2, 0, 1)
+    if spec.channel_order == "RGB":
+        chw = chw[::-1]
+    out = np.empty(chw.shape, dtype=np.float32)
+    np.subtract(chw, np.asarray(spec.mean, dtype=np.float32)[:, None, None], out=out)
     if spec.std != 1.0:
         out *= np.float32(1.0 / spec.std)
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    return out
 
 
 def prepare(spec: Preprocess, image_bgr: np.ndarray, size: Optional[Tuple[int, int]] = None,

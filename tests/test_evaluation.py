@@ -1,0 +1,117 @@
+"""The WIDER FACE evaluator on hand-built cases, and every id against the upstream AP."""
+import json
+
+import numpy as np
+import pytest
+
+from paddleface.evaluation.predict import format_boxes
+from paddleface.evaluation.widerface import GroundTruth, evaluate, read_prediction_file
+from paddleface.errors import PaddleFaceError
+
+
+def gt_of(boxes_per_image, counted=None):
+    """A GroundTruth where every face counts in every setting unless ``counted`` says otherwise."""
+    boxes = {k: np.asarray(v, dtype=float).reshape(-1, 4) for k, v in boxes_per_image.items()}
+    keep = {}
+    for s in ("easy", "medium", "hard"):
+        keep[s] = {k: np.asarray((counted or {}).get(s, {}).get(k, range(len(b))), dtype=np.int64)
+                   for k, b in boxes.items()}
+    return GroundTruth(boxes, keep, list(boxes))
+
+
+def preds_of(d):
+    return {k: np.asarray(v, dtype=float).reshape(-1, 5) for k, v in d.items()}
+
+
+def test_perfect_predictions_give_ap_1():
+    gt = gt_of({"e/a": [[10, 10, 50, 50], [100, 100, 40, 40]], "e/b": [[0, 0, 20, 30]]})
+    preds = preds_of({"e/a": [[10, 10, 50, 50, .9], [100, 100, 40, 40, .8]],
+                      "e/b": [[0, 0, 20, 30, .7]]})
+    assert evaluate(preds, gt).ap == pytest.approx({"easy": 1.0, "medium": 1.0, "hard": 1.0})
+
+
+def test_a_duplicate_lowers_precision():
+    gt = gt_of({"e/a": [[10, 10, 50, 50], [100, 100, 40, 40]]})
+    clean = preds_of({"e/a": [[10, 10, 50, 50, .9], [100, 100, 40, 40, .5]]})
+    dup = preds_of({"e/a": [[10, 10, 50, 50, .9], [11, 11, 50, 50, .8], [100, 100, 40, 40, .5]]})
+    a, b = evaluate(clean, gt).ap["easy"], evaluate(dup, gt).ap["easy"]
+    assert a == pytest.approx(1.0) and b < a
+    # the duplicate ranks between the two true faces: precision at full recall is 2/3
+    assert b == pytest.approx(0.5 * 1.0 + 0.5 * 2 / 3, abs=1e-3)
+
+
+def test_a_face_outside_the_setting_is_ignored():
+    # face 1 is small and only counts in "hard"; detecting it costs nothing in "easy"
+    gt = gt_of({"e/a": [[10, 10, 50, 50], [200, 200, 8, 8]]},
+               counted={"easy": {"e/a": [0]}, "medium": {"e/a": [0]}})
+    preds = preds_of({"e/a": [[200, 200, 8, 8, .95], [10, 10, 50, 50, .9]]})
+    ap = evaluate(preds, gt).ap
+    assert ap["easy"] == pytest.approx(1.0) and ap["hard"] == pytest.approx(1.0)
+    missed = preds_of({"e/a": [[10, 10, 50, 50, .9], [300, 300, 5, 5, .1]]})
+    assert evaluate(missed, gt).ap["hard"] == pytest.approx(0.5)
+
+
+def test_an_empty_image_and_iou_threshold():
+    gt = gt_of({"e/a": [[10, 10, 50, 50]], "e/empty": []})
+    preds = preds_of({"e/a": [[10, 10, 50, 50, .9]], "e/empty": [[0, 0, 10, 10, .95]]})
+    # as in the official toolkit, an image without faces is skipped: its detections are not
+    # false positives (and it adds no faces)
+    r = evaluate(preds, gt)
+    assert r.ap["easy"] == pytest.approx(1.0) and r.faces["easy"] == 1
+    # IoU below 0.5 (+1 convention) is a miss
+    off = preds_of({"e/a": [[40, 10, 50, 50, .9]], "e/empty": []})
+    assert evaluate(off, gt).ap["easy"] == pytest.approx(0.0)
+
+
+def test_subset_and_missing_predictions():
+    gt = gt_of({"e/a": [[10, 10, 50, 50]], "e/b": [[0, 0, 20, 20]]})
+    preds = preds_of({"e/a": [[10, 10, 50, 50, .9]]})
+    with pytest.raises(PaddleFaceError, match="no prediction file"):
+        evaluate(preds, gt)
+    r = evaluate(preds, gt, subset=True)
+    assert r.images == 1 and r.ap["easy"] == pytest.approx(1.0)
+
+
+def test_prediction_file_errors(tmp_path):
+    f = tmp_path / "x.txt"
+    f.write_text("x\n2\n1 2 3 4 0.5\n1 2 three 4 0.5\n")
+    with pytest.raises(PaddleFaceError, match="x.txt:4: 'x y w h score' was expected"):
+        read_prediction_file(f)
+    f.write_text("x\nmany\n")
+    with pytest.raises(PaddleFaceError, match="x.txt:2"):
+        read_prediction_file(f)
+
+
+def test_box_formats():
+    boxes = np.array([[10.7, 20.2, 30.1, 40.9]])
+    assert format_boxes(boxes, np.array([1.2]), "floor_ceil") == ["10 20 20 21 1.000"]
+    assert format_boxes(boxes, np.array([0.5]), "int_plus1") == ["10 20 21 21 0.5000000000"]
+    assert format_boxes(boxes, np.array([0.5]), "int") == ["10 20 20 20 0.5000000000"]
+
+
+# every id at one protocol on the 488-image subset (retinaface-mnet@origin: bench/eval_speed.py)
+CASES = [("ulfd-slim-320", None), ("ulfd-slim-640", None), ("ulfd-rfb-320", None),
+         ("ulfd-rfb-640", None), ("slim-lm", 640), ("rfb-lm", 640), ("rfb-lm", 320),
+         ("mnet-lm", 640), ("retinaface-mnet", 640)]
+
+
+@pytest.mark.parametrize("model_id,side", CASES)
+def test_subset_ap_matches_upstream(shared, tmp_path, model_id, side, capsys):
+    from paddleface.cli import main
+    upstream = json.loads((shared / "widerface" / "upstream_ap.json").read_text())
+    key = model_id if side is None else f"{model_id}@{side}"
+    args = ["eval", model_id, "--images", str(shared / "widerface/val/images"),
+            "--gt", str(shared / "widerface/ground_truth"), "--subset", "--device", "cpu",
+            "--pred-dir", str(tmp_path / "pred")]
+    if side:
+        args += ["--long-side", str(side)]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["images"] == 488
+    for s in ("easy", "medium", "hard"):
+        assert abs(summary["ap"][s] - upstream[key]["ap"][s]) <= 0.002, (key, s, summary["ap"])
+    assert (tmp_path / "pr_curves.png").stat().st_size > 10_000
+    # a second run resumes: nothing is predicted again
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "predicted" not in capsys.readouterr().out
