@@ -142,6 +142,15 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_validate_voc(args) -> int:
+    from .datasets.voc import validate_voc
+    problems = validate_voc(args.root, args.split, not args.no_images)
+    for p in problems:
+        print(p, file=sys.stderr)
+    print(f"{args.root}: {'valid' if not problems else f'{len(problems)} problems'}")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paddleface", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--src", help="the .pth file (default: $PADDLEFACE_WEIGHTS or download)")
     p.add_argument("--out", help="the .pdparams to write (default: the cache)")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("validate-voc", help="check a VOC tree made by "
+                       "data/wider_face_2_voc_add_landmark.py")
+    p.add_argument("root")
+    p.add_argument("--split", default=None, help="trainval or test (default: every list)")
+    p.add_argument("--no-images", action="store_true", help="skip decoding the JPEGs")
+    p.set_defaults(func=cmd_validate_voc)
 
     from .evaluation.cli import register as register_eval
     register_eval(sub)

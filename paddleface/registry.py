@@ -118,19 +118,26 @@ class ModelRecord:
         return max(1, int(round(width * r))), max(1, int(round(height * r)))
 
 
+# Builders import the networks (and so paddle) only when called: listing models stays fast.
 def _ulfd(rfb: bool):
-    from .models import ULFDNet
-    return lambda: ULFDNet(rfb=rfb)
+    def build():
+        from .models import ULFDNet
+        return ULFDNet(rfb=rfb)
+    return build
 
 
 def _tiny_lm(rfb: bool):
-    from .models import LandmarkTinyNet
-    return lambda: LandmarkTinyNet(rfb=rfb)
+    def build():
+        from .models import LandmarkTinyNet
+        return LandmarkTinyNet(rfb=rfb)
+    return build
 
 
 def _retinaface(slope: float):
-    from .models import RetinaFaceNet
-    return lambda: RetinaFaceNet(slope=slope)
+    def build():
+        from .models import RetinaFaceNet
+        return RetinaFaceNet(slope=slope)
+    return build
 
 
 _ULFD_URL = ("https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"

@@ -1,0 +1,1 @@
+"""WIDER FACE labels, the VOC tree the trainer reads, and the dataset class over it."""
