@@ -1,0 +1,1 @@
+"""Training: prior matching, the multibox losses, augmentation and the dygraph trainer."""
