@@ -83,6 +83,31 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class TrainRecipe:
+    """The upstream training recipe (defaults of tools/train.py for this id).
+
+    Matching: a prior is a face when its best IoU >= ``match_iou``; each face is forced onto
+    its best prior (only when that IoU >= ``force_min_iou``, if set); ``iou_eps`` is added to
+    the IoU denominator. Loss: ``loc_weight`` * boxes + classes [+ landmarks], hard negatives
+    ``neg_pos_ratio``:1.
+    """
+
+    epochs: int
+    milestones: Tuple[int, ...]
+    lr: float
+    batch_size: int
+    input_size: Tuple[int, int]  # (width, height) of the training crops
+    augmentation: str  # "ulfd", "ssd" or "retinaface" (paddleface.training.augment)
+    match_iou: float = 0.35
+    force_min_iou: Optional[float] = None
+    iou_eps: float = 0.0
+    neg_pos_ratio: int = 3
+    loc_weight: float = 1.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+
+
+@dataclass(frozen=True)
 class ModelRecord:
     """Everything the tools need to know about one model id."""
 
@@ -99,6 +124,10 @@ class ModelRecord:
     flops: int  # measured multiply-accumulates at ``flops_input``, counted by paddleface.profile
     flops_input: Tuple[int, int]  # (width, height)
     published_ap: Dict[str, Dict[str, float]] = field(default_factory=dict)  # setting -> AP
+    train: Optional[TrainRecipe] = None
+    # the ImageNet backbone checkpoint and the prefix of its keys inside this network
+    backbone: Optional[Checkpoint] = None
+    backbone_prefix: str = ""
     # Paddle Inference 3.3.1's oneDNN passes crash (SIGSEGV while fusing conv + activation)
     # on the RetinaFace graph; those records run Paddle Inference without oneDNN.
     inference_onednn: bool = True
@@ -174,6 +203,9 @@ _LM_PRE = Preprocess("BGR", (104.0, 117.0, 123.0), 1.0, "long_side", long_side=6
 
 def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
                  sha: str, ap: Dict) -> ModelRecord:
+    # train.py of ULFD: 200 epochs, multi-step at 95 and 150, lr 1e-2, batch 24
+    recipe = TrainRecipe(200, (95, 150), 1e-2, 24, (w, h), "ulfd", match_iou=0.35,
+                         iou_eps=1e-5, neg_pos_ratio=3, loc_weight=1.0)
     fname = f"version-{'RFB' if rfb else 'slim'}-{w}.pth"
     return ModelRecord(
         id=name, description=f"ULFD version-{'RFB' if rfb else 'slim'}, {w}x{h}, boxes only",
@@ -181,12 +213,26 @@ def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
         detection=_ULFD_DETECT, evaluation=_ULFD_EVAL,
         checkpoint=Checkpoint(f"ulfd/{fname}", _ULFD_URL + fname, sha, "MIT",
                               "Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"),
-        landmarks=False, params=params, flops=flops, flops_input=(w, h), published_ap=ap)
+        landmarks=False, params=params, flops=flops, flops_input=(w, h), published_ap=ap,
+        train=recipe)
+
+
+# Face-Detector-1MB's data/config.py: 250 epochs, decay at 190 and 220, lr 1e-3, batch 32,
+# image size 300; Pytorch_Retinaface's cfg_mnet is the same at image size 640.
+_LM_RECIPE = TrainRecipe(250, (190, 220), 1e-3, 32, (300, 300), "retinaface", match_iou=0.35,
+                         force_min_iou=0.2, neg_pos_ratio=7, loc_weight=2.0)
+_MNET_BACKBONE = Checkpoint("retinaface/mobilenetV1X0.25_pretrain.tar",
+                            _RETINA_URL + "mobilenetV1X0.25_pretrain.tar",
+                            "75c37f8d438b7c6aed2e6b310fd0540c40dabf0dd820770bd7082668dfd7c1c1",
+                            "MIT", "biubug6/Pytorch_Retinaface")
 
 
 def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: Checkpoint,
-               params: int, flops: int, ap: Dict, onednn: bool = True) -> ModelRecord:
-    return ModelRecord(inference_onednn=onednn,
+               params: int, flops: int, ap: Dict, onednn: bool = True,
+               recipe: TrainRecipe = _LM_RECIPE, backbone: Optional[Checkpoint] = None
+               ) -> ModelRecord:
+    return ModelRecord(inference_onednn=onednn, train=recipe, backbone=backbone,
+                       backbone_prefix="body." if backbone else "",
         id=name, description=description, builder=builder, priors=priors, preprocess=_LM_PRE,
         detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=ckpt, landmarks=True,
         params=params, flops=flops, flops_input=(640, 480), published_ap=ap)
@@ -242,13 +288,15 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                _retinaface(0.0), _MNET_LM_PRIORS,
                _fd1mb("mobilenet0.25_Final.pth",
                       "ed6fa7d45a5179f03cb5ce82c73b0c6711372968e53782e88395acee88d319e1"),
-               433_296, 735_859_200, _published("mnet-lm"), onednn=False),
+               433_296, 735_859_200, _published("mnet-lm"), onednn=False,
+               backbone=_MNET_BACKBONE),
     _lm_record("retinaface-mnet", "Pytorch_Retinaface mobilenet0.25, original anchors",
                _retinaface(0.1), _RETINA_PRIORS,
                Checkpoint("retinaface/mobilenet0.25_Final.pth", _RETINA_URL + "mobilenet0.25_Final.pth",
                           "eb3e68e0692a7cfc8d99a93ec98063ccbd5bb866aafaf25453d27b500b7b514d", "MIT",
                           "biubug6/Pytorch_Retinaface"),
-               433_296, 735_859_200, _published("retinaface-mnet"), onednn=False),
+               433_296, 735_859_200, _published("retinaface-mnet"), onednn=False,
+               recipe=replace(_LM_RECIPE, input_size=(640, 640)), backbone=_MNET_BACKBONE),
 ]}
 
 

@@ -65,3 +65,42 @@ def reference_npz(shared: Path, model_id: str):
 def npz_input(z) -> np.ndarray:
     """The stored resized image as BGR uint8 (ULFD stores it as RGB)."""
     return z["resized_rgb"][..., ::-1] if "resized_rgb" in z.files else z["resized_bgr"]
+
+
+def subset_label_text(shared: Path, keep=lambda name: True) -> str:
+    """val/label.txt filtered to the images of val/subset.txt (and ``keep``)."""
+    subset = set((shared / "widerface/val/subset.txt").read_text().split())
+    out, on = [], False
+    for line in (shared / "widerface/val/label.txt").read_text().splitlines():
+        if line.startswith("#"):
+            name = line[1:].strip()
+            on = name in subset and keep(name)
+        if on:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def build_voc(shared: Path, dest: Path, keep=lambda name: True) -> Path:
+    """A VOC tree (test split) from the shared val images, made by the converter script."""
+    import subprocess
+    import sys
+    dest.mkdir(parents=True, exist_ok=True)
+    label = dest / "label.txt"
+    label.write_text(subset_label_text(shared, keep))
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "data" /
+                                            "wider_face_2_voc_add_landmark.py"), "--quiet",
+                        "--sets", "val", "--images", f"val={shared / 'widerface/val/images'}",
+                        "--label", f"val={label}", "--out", str(dest / "voc")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return dest / "voc"
+
+
+def event_number(name: str) -> int:
+    return int(name.split("--")[0])
+
+
+@pytest.fixture(scope="session")
+def voc_subset(shared, tmp_path_factory) -> Path:
+    """The 486 converted subset images (test split)."""
+    return build_voc(shared, tmp_path_factory.mktemp("voc-subset"))

@@ -17,7 +17,7 @@ MIRROR_LANDMARK_ORDER = [1, 0, 2, 4, 3]
 
 @dataclass
 class Sample:
-    image: np.ndarray  # H x W x 3 float32 BGR
+    image: np.ndarray  # H x W x 3 BGR (uint8 until the photometric distortion, then float32)
     boxes: np.ndarray  # (N, 4) pixels
     landmarks: np.ndarray  # (N, 5, 2) pixels
     has_lm: np.ndarray  # (N,) bool
@@ -25,7 +25,7 @@ class Sample:
 
 def photometric_distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """SSD's distortion: brightness, contrast (before or after), saturation, hue."""
-    img = img.copy()
+    img = img.astype(np.float32)  # a copy
     if rng.random() < 0.5:
         img += rng.uniform(-32, 32)
     contrast_first = rng.random() < 0.5
@@ -39,13 +39,16 @@ def photometric_distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray
     img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
     if not contrast_first and rng.random() < 0.5:
         img *= rng.uniform(0.5, 1.5)
+    if rng.random() < 0.5:  # SSD's RandomLightingNoise: a random channel permutation
+        img = img[..., rng.permutation(3)]
     return np.clip(img, 0, 255)
 
 
-def mirror(s: Sample, rng: np.random.Generator) -> Sample:
+def mirror(s: Sample, rng: np.random.Generator, normalised: bool = False) -> Sample:
+    """Flip horizontally half of the time (``normalised``: coordinates are in [0, 1])."""
     if rng.random() >= 0.5:
         return s
-    w = s.image.shape[1]
+    w = 1.0 if normalised else s.image.shape[1]
     boxes = s.boxes.copy()
     boxes[:, [0, 2]] = w - s.boxes[:, [2, 0]]
     lms = s.landmarks.copy()
@@ -54,18 +57,50 @@ def mirror(s: Sample, rng: np.random.Generator) -> Sample:
     return Sample(s.image[:, ::-1].copy(), boxes, lms, s.has_lm)
 
 
-def expand(s: Sample, rng: np.random.Generator, mean, max_ratio: float = 4.0) -> Sample:
-    """Zoom out: place the image on a larger canvas of the mean colour (half of the time)."""
-    if rng.random() >= 0.5:
-        return s
+def _random_crop_rect(boxes: np.ndarray, w: float, h: float, rng: np.random.Generator):
+    """ULFD's RandomSampleCrop_v2 on a w x h canvas: the whole canvas one time in five, else a
+    square patch of 0.3-1 of the short side that holds at least one whole face (None = whole)."""
+    if len(boxes) == 0 or rng.random() < 0.2:
+        return None
+    short = min(w, h)
+    for _ in range(50):
+        side = rng.uniform(0.3 * short, short)
+        x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
+        rect = np.array([x0, y0, x0 + side, y0 + side], np.float32)
+        inside = ((boxes[:, :2] >= rect[:2]) & (boxes[:, 2:] <= rect[2:])).all(1)
+        if inside.any():
+            return rect
+    return None
+
+
+def ssd_geometry(s: Sample, size: Tuple[int, int], mean, rng: np.random.Generator,
+                 max_expand: float = 1.0) -> Sample:
+    """Expand (zoom out onto a mean-coloured canvas up to ``max_expand`` x, half of the time;
+    1 = never, as ULFD's TrainAugmentation), random sample crop and resize, done as one affine
+    warp so a large canvas is never built."""
     h, w = s.image.shape[:2]
-    r = rng.uniform(1, max_ratio)
-    left, top = int(rng.uniform(0, w * r - w)), int(rng.uniform(0, h * r - h))
-    canvas = np.empty((int(h * r), int(w * r), 3), np.float32)
-    canvas[:] = mean
-    canvas[top:top + h, left:left + w] = s.image
+    r = rng.uniform(1, max_expand) if (max_expand > 1 and rng.random() < 0.5) else 1.0
+    left, top = rng.uniform(0, w * r - w), rng.uniform(0, h * r - h)
     shift = np.array([left, top], np.float32)
-    return Sample(canvas, s.boxes + np.tile(shift, 2), s.landmarks + shift, s.has_lm)
+    boxes, lms = s.boxes + np.tile(shift, 2), s.landmarks + shift
+    rect = _random_crop_rect(boxes, w * r, h * r, rng)
+    if rect is None:
+        rect = np.array([0, 0, w * r, h * r], np.float32)
+    x0, y0, x1, y1 = rect
+    centers = (boxes[:, :2] + boxes[:, 2:]) / 2
+    keep = ((centers >= [x0, y0]) & (centers < [x1, y1])).all(1)
+    boxes = boxes[keep].copy()
+    boxes[:, :2] = np.maximum(boxes[:, :2], [x0, y0])
+    boxes[:, 2:] = np.minimum(boxes[:, 2:], [x1, y1])
+    tw, th = size
+    sx, sy = tw / (x1 - x0), th / (y1 - y0)
+    m = np.array([[sx, 0, -(x0 - left) * sx], [0, sy, -(y0 - top) * sy]], np.float32)
+    img = cv2.warpAffine(s.image, m, (tw, th), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(v) for v in mean))
+    scale = np.array([x1 - x0, y1 - y0], np.float32)
+    origin = np.array([x0, y0], np.float32)
+    return Sample(img, (boxes - np.tile(origin, 2)) / np.tile(scale, 2),
+                  (lms[keep] - origin) / scale, s.has_lm[keep])
 
 
 def _crop(s: Sample, x0: int, y0: int, x1: int, y1: int) -> Sample:
@@ -75,28 +110,6 @@ def _crop(s: Sample, x0: int, y0: int, x1: int, y1: int) -> Sample:
     boxes[:, :2] = np.maximum(boxes[:, :2], [x0, y0]) - [x0, y0]
     boxes[:, 2:] = np.minimum(boxes[:, 2:], [x1, y1]) - [x0, y0]
     return Sample(s.image[y0:y1, x0:x1], boxes, s.landmarks[keep] - [x0, y0], s.has_lm[keep])
-
-
-def ssd_random_crop(s: Sample, rng: np.random.Generator) -> Sample:
-    """SSD's random sample crop: a crop whose IoU with some face passes a random minimum,
-    keeping the faces whose centres fall inside."""
-    from .matching import iou_matrix
-    h, w = s.image.shape[:2]
-    while True:
-        mode = rng.choice([-1.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.0])  # -1: keep the image
-        if mode < 0 or len(s.boxes) == 0:
-            return s
-        for _ in range(50):
-            cw, ch = rng.uniform(0.3 * w, w), rng.uniform(0.3 * h, h)
-            if not 0.5 <= ch / cw <= 2:
-                continue
-            x0, y0 = int(rng.uniform(0, w - cw)), int(rng.uniform(0, h - ch))
-            rect = np.array([[x0, y0, x0 + int(cw), y0 + int(ch)]], np.float32)
-            if iou_matrix(s.boxes, rect).max() < mode:
-                continue
-            out = _crop(s, *rect[0].astype(int))
-            if len(out.boxes):
-                return out
 
 
 def square_crop(s: Sample, rng: np.random.Generator) -> Sample:
@@ -135,15 +148,22 @@ def resize_normalised(s: Sample, size: Tuple[int, int], rng: np.random.Generator
 
 
 def augment(s: Sample, kind: str, size: Tuple[int, int], mean, rng: np.random.Generator) -> Sample:
-    """``kind`` "ssd" (ULFD: distort, expand, random crop, mirror, resize) or "retinaface"
-    (square crop, distort, pad to square, mirror, resize with a random interpolation)."""
-    if kind == "ssd":
-        s = Sample(photometric_distort(s.image, rng), s.boxes, s.landmarks, s.has_lm)
-        s = ssd_random_crop(expand(s, rng, mean), rng)
-        return resize_normalised(mirror(s, rng), size, rng, False)
-    if kind == "retinaface":
-        s = square_crop(s, rng)
-        s = Sample(photometric_distort(s.image, rng), s.boxes, s.landmarks, s.has_lm)
-        s = mirror(pad_to_square(s, mean), rng)
-        return resize_normalised(s, size, rng, True)
-    raise ValueError(f"unknown augmentation {kind!r}")
+    """``kind``:
+    - "ulfd": what ULFD's TrainAugmentation does in effect: the whole image resized, photometric
+      distortion, mirror. (Its RandomSampleCrop_v2 only accepts patches with h / w == 1 drawn
+      as two independent uniforms, which never happens, so it always keeps the whole image.)
+    - "ssd": SSD's expand (up to 4x) and random sample crop before the resize, then as "ulfd".
+    - "retinaface": square crop, pad to square, resize with a random interpolation, photometric
+      distortion, mirror (Pytorch_Retinaface's preproc).
+    The pixel-wise distortion runs after the resize, on the small image: the same
+    distribution at a fraction of the cost."""
+    if kind == "ulfd":
+        s = resize_normalised(s, size, rng, False)
+    elif kind == "ssd":
+        s = ssd_geometry(s, size, mean, rng, max_expand=4.0)
+    elif kind == "retinaface":
+        s = resize_normalised(pad_to_square(square_crop(s, rng), mean), size, rng, True)
+    else:
+        raise ValueError(f"unknown augmentation {kind!r}")
+    s = Sample(photometric_distort(s.image, rng), s.boxes, s.landmarks, s.has_lm)
+    return mirror(s, rng, normalised=True)

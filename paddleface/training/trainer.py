@@ -1,0 +1,377 @@
+"""The Paddle dygraph trainer (tools/train.py, train-version-*.sh).
+
+Every default comes from the model's registry record (:class:`TrainRecipe`); the loop is
+SGD with momentum, multi-step or cosine LR with optional warm-up, atomic checkpoints,
+exact resume, VisualDL logs and optional validation (loss and WIDER AP).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..datasets.voc import VOCFaceDataset
+from ..errors import PaddleFaceError
+from ..preprocess import normalize
+from ..registry import ModelRecord, get_record
+from .augment import Sample, augment
+from .matching import MatchConfig, match_priors
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data_root: str
+    output_dir: str = "output/train"
+    split: str = "trainval"
+    epochs: Optional[int] = None
+    lr: Optional[float] = None
+    batch_size: Optional[int] = None
+    milestones: Optional[Tuple[int, ...]] = None
+    input_size: Optional[Tuple[int, int]] = None
+    schedule: str = "multistep"  # or "cosine"
+    warmup_epochs: int = 0
+    workers: int = 2
+    seed: int = 0
+    pretrained: str = "none"  # none | upstream | backbone | PATH (.pdparams / .pth)
+    resume: bool = False
+    save_every: int = 10
+    val_every: int = 5
+    val_root: Optional[str] = None  # a VOC tree whose "test" split gives the val loss
+    val_images: Optional[str] = None  # WIDER images + gt for the val AP
+    val_gt: Optional[str] = None
+    max_iters: Optional[int] = None  # stop after this many iterations (smoke runs, tests)
+    amp: bool = False
+    device: Optional[str] = None
+    log_dir: Optional[str] = None
+    ids: Optional[List[str]] = field(default=None, repr=False)  # restrict the training images
+
+
+class TrainSet:
+    """VOC images -> (image CHW float32, loc_t, conf_t, landm_t) with the record's augmentation
+    and matching. Randomness is a function of (seed, epoch, index), so a resumed run sees the
+    same samples as an uninterrupted one."""
+
+    def __init__(self, voc: VOCFaceDataset, record: ModelRecord, size: Tuple[int, int], seed: int):
+        self.voc, self.record, self.size, self.seed = voc, record, size, seed
+        recipe = record.train
+        self.match_cfg = MatchConfig(recipe.match_iou, recipe.force_min_iou, recipe.iou_eps,
+                                     record.priors.variances)
+        self.priors = record.priors(size[1], size[0])
+        self.epoch = 0
+        self.order = np.arange(len(voc))
+
+    def __len__(self):
+        return len(self.order)
+
+    def __getitem__(self, i):
+        index = int(self.order[i])
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        image, ann = self.voc[index]
+        s = Sample(image, ann.boxes.copy(), ann.landmarks.copy(), ann.has_lm)
+        s = augment(s, self.record.train.augmentation, self.size, self.record.preprocess.mean, rng)
+        keep = ((s.boxes[:, 2] - s.boxes[:, 0]) > 0) & ((s.boxes[:, 3] - s.boxes[:, 1]) > 0)
+        labels = np.where(s.has_lm[keep], 1, -1) if self.record.landmarks else np.ones(keep.sum())
+        loc_t, conf_t, landm_t = match_priors(
+            s.boxes[keep], labels.astype(np.int64), self.priors, self.match_cfg,
+            s.landmarks[keep] if self.record.landmarks else None)
+        if landm_t is None:
+            landm_t = np.zeros((len(self.priors), 10), np.float32)
+        return normalize(self.record.preprocess, s.image), loc_t, conf_t, landm_t
+
+
+def _atomic_save(obj, path: Path) -> None:
+    import paddle
+    from ..weights import atomic_write
+    atomic_write(path, lambda tmp: paddle.save(obj, tmp))
+
+
+def load_pretrained(net, record: ModelRecord, spec: str) -> str:
+    """Initialise ``net``: "none", "upstream" (the converted release), "backbone" (the
+    ImageNet backbone through the x2paddle import) or a weights file."""
+    import paddle
+    from ..weights import (check_state_dict, convert_with_x2paddle, download, load_weights,
+                           read_torch_state_dict, resolve_weights)
+    if spec == "none":
+        return "random initialisation"
+    if spec == "upstream" or (spec not in ("backbone",) and Path(spec).suffix != ""):
+        path = resolve_weights(record, None if spec == "upstream" else spec)
+        load_weights(net, path, record)
+        return f"weights {path}"
+    if spec == "backbone":
+        if record.backbone is None:
+            raise PaddleFaceError(f"{record.id} has no ImageNet backbone checkpoint; use "
+                                  "--pretrained none, upstream or a weights file")
+        env = os.environ.get("PADDLEFACE_WEIGHTS")
+        src = Path(env) / record.backbone.path if env else None
+        if src is None or not src.is_file():
+            from dataclasses import replace
+            src = download(replace(record, checkpoint=record.backbone))
+        params = convert_with_x2paddle(read_torch_state_dict(src))
+        params = {record.backbone_prefix + k: v for k, v in params.items() if not k.startswith("fc.")}
+        own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        expected = {k: own[k] for k in own if k.startswith(record.backbone_prefix)}
+        check_state_dict(f"{record.id} backbone", src, params, expected)
+        net.set_state_dict({k: paddle.to_tensor(v) for k, v in params.items()})
+        return f"ImageNet backbone {src}"
+    raise PaddleFaceError(f"--pretrained must be none, upstream, backbone or a weights file, "
+                          f"not {spec!r}")
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        import paddle
+        import paddle.distributed as dist
+        self.cfg = cfg
+        self.record = get_record(cfg.model)
+        if self.record.train is None:
+            raise PaddleFaceError(f"{self.record.id} has no training recipe")
+        r = self.record.train
+        self.epochs = cfg.epochs or r.epochs
+        self.lr = cfg.lr if cfg.lr is not None else r.lr
+        self.batch_size = cfg.batch_size or r.batch_size
+        self.milestones = tuple(cfg.milestones or r.milestones)
+        self.size = tuple(cfg.input_size or r.input_size)
+        self.out = Path(cfg.output_dir)
+        self.world = dist.get_world_size()
+        self.rank = dist.get_rank()
+        if self.world > 1:
+            dist.init_parallel_env()
+        if cfg.device:
+            paddle.set_device(cfg.device)
+        paddle.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        voc = VOCFaceDataset(cfg.data_root, cfg.split, ids=cfg.ids)
+        if len(voc) == 0:
+            raise PaddleFaceError(f"{cfg.data_root}: the {cfg.split} list holds no images")
+        self.train_set = TrainSet(voc, self.record, self.size, cfg.seed)
+        self.net = self.record.build()
+        self.init_note = load_pretrained(self.net, self.record, cfg.pretrained)
+        self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
+        self.scheduler = self._make_scheduler()
+        self.optimizer = paddle.optimizer.Momentum(
+            learning_rate=self.scheduler, momentum=r.momentum, parameters=self.net.parameters(),
+            weight_decay=paddle.regularizer.L2Decay(r.weight_decay))
+        self.scaler = paddle.amp.GradScaler() if cfg.amp else None
+        self.start_epoch, self.step, self.best_ap = 0, 0, -1.0
+        self.history: List[Dict[str, float]] = []
+        if cfg.resume:
+            self._resume()
+        self.writer = self._visualdl()
+
+    # ------------------------------------------------------------------ set-up
+    def _make_scheduler(self):
+        import paddle.optimizer.lr as lr
+        if self.cfg.schedule == "cosine":
+            sched = lr.CosineAnnealingDecay(self.lr, T_max=max(1, self.epochs))
+        elif self.cfg.schedule == "multistep":
+            sched = lr.MultiStepDecay(self.lr, milestones=list(self.milestones), gamma=0.1)
+        else:
+            raise PaddleFaceError(f"--schedule must be multistep or cosine, not {self.cfg.schedule!r}")
+        if self.cfg.warmup_epochs > 0:
+            sched = lr.LinearWarmup(sched, self.cfg.warmup_epochs, self.lr * 0.1, self.lr)
+        return sched
+
+    def _visualdl(self):
+        if self.rank != 0:
+            return None
+        try:
+            from visualdl import LogWriter
+        except ImportError:
+            print("visualdl is not installed: no VisualDL logs", file=sys.stderr)
+            return None
+        return LogWriter(logdir=str(self.cfg.log_dir or self.out / "vdl"))
+
+    def _log(self, tag: str, value: float, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar(tag=tag, value=float(value), step=step)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _optimizer_state(self, state: Dict, to_structured: bool) -> Dict:
+        """Optimizer keys carry Paddle's generated parameter names (``conv2d_84.w_0_velocity_0``),
+        which depend on how many layers the process built before; store structured names."""
+        names = {p.name: k for k, p in self.net.named_parameters()}
+        if not to_structured:
+            names = {v: k for k, v in names.items()}
+        out = {}
+        for key, value in state.items():
+            prefix = next((n for n in names if key.startswith(n + "_")), None)
+            out[names[prefix] + key[len(prefix):] if prefix else key] = value
+        return out
+
+    def _state_path(self) -> Path:
+        return self.out / "last.pdstate"
+
+    def _save(self, epoch: int, tag: str = "last") -> None:
+        if self.rank != 0:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        _atomic_save(self.net.state_dict(), self.out / f"{tag}.pdparams")
+        if tag == "last":
+            _atomic_save({"epoch": epoch, "step": self.step, "best_ap": self.best_ap,
+                          "optimizer": self._optimizer_state(self.optimizer.state_dict(), True),
+                          "scheduler": self.scheduler.state_dict(),
+                          "history": self.history, "model": self.record.id,
+                          "config": {k: v for k, v in asdict(self.cfg).items() if k != "ids"}},
+                         self._state_path())
+
+    def _resume(self) -> None:
+        import paddle
+        state_path = self._state_path()
+        if not state_path.is_file():
+            raise PaddleFaceError(f"{state_path}: nothing to resume from (no last.pdstate)")
+        state = paddle.load(str(state_path))
+        if state.get("model") != self.record.id:
+            raise PaddleFaceError(f"{state_path}: a checkpoint of {state.get('model')}, "
+                                  f"not {self.record.id}")
+        self.net.set_state_dict(paddle.load(str(self.out / "last.pdparams")))
+        self.optimizer.set_state_dict(self._optimizer_state(state["optimizer"], False))
+        self.scheduler.set_state_dict(state["scheduler"])
+        self.start_epoch, self.step = int(state["epoch"]) + 1, int(state["step"])
+        self.best_ap, self.history = float(state["best_ap"]), list(state["history"])
+
+    # ------------------------------------------------------------------ loop
+    def _loader(self, epoch: int):
+        from paddle.io import DataLoader
+        rng = np.random.default_rng([self.cfg.seed, epoch, 7])
+        order = rng.permutation(len(self.train_set.voc))
+        self.train_set.order = order[self.rank::self.world]
+        self.train_set.epoch = epoch
+        drop_last = len(self.train_set) >= self.batch_size
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=False,
+                          drop_last=drop_last, num_workers=self.cfg.workers,
+                          use_shared_memory=False)
+
+    def _loss(self, batch):
+        import paddle
+        from .loss import multibox_loss
+        images, loc_t, conf_t, landm_t = batch
+        with paddle.amp.auto_cast(enable=self.scaler is not None):
+            loc, conf, landms = self.model(images)
+        if not self.net.training:  # eval mode returns probabilities; their log are logits
+            conf = paddle.log(paddle.clip(conf, min=1e-12))
+        terms = multibox_loss(loc.astype("float32"), conf.astype("float32"),
+                              None if landms is None else landms.astype("float32"),
+                              loc_t, conf_t, landm_t if landms is not None else None,
+                              self.record.train.neg_pos_ratio)
+        total = self.record.train.loc_weight * terms["loc"] + terms["conf"]
+        if "landm" in terms:
+            total = total + terms["landm"]
+        return total, terms
+
+    def train(self) -> Dict:
+        from tqdm import tqdm
+        self.net.train()
+        last_epoch = self.start_epoch - 1
+        for epoch in range(self.start_epoch, self.epochs):
+            loader = self._loader(epoch)
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
+                       disable=self.rank != 0 or not sys.stderr.isatty())
+            t0, seen, losses = time.time(), 0, []
+            for batch in bar:
+                total, terms = self._loss(batch)
+                value = float(total)
+                if not math.isfinite(value):
+                    raise PaddleFaceError(
+                        f"the loss became {value} at epoch {epoch + 1}, iteration {self.step + 1} "
+                        f"({', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())}); "
+                        f"the last good checkpoint is {self.out / 'last.pdparams'}; "
+                        "lower --lr or check the data")
+                if self.scaler is not None:
+                    self.scaler.scale(total).backward()
+                    self.scaler.minimize(self.optimizer, total)
+                else:
+                    total.backward()
+                    self.optimizer.step()
+                self.optimizer.clear_grad()
+                self.step += 1
+                seen += batch[0].shape[0]
+                losses.append(value)
+                rate = seen * self.world / max(time.time() - t0, 1e-9)
+                self._log("train/loss", value, self.step)
+                for k, v in terms.items():
+                    self._log(f"train/loss_{k}", float(v), self.step)
+                self._log("train/lr", self.optimizer.get_lr(), self.step)
+                self._log("train/images_per_s", rate, self.step)
+                bar.set_postfix(loss=f"{value:.3f}", lr=f"{self.optimizer.get_lr():.2g}",
+                                img_s=f"{rate:.0f}")
+                if self.cfg.max_iters and self.step >= self.cfg.max_iters:
+                    break
+            self.scheduler.step()
+            entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
+                     "losses": losses, "images_per_s": seen * self.world / max(time.time() - t0, 1e-9)}
+            if self.cfg.val_every and (epoch + 1) % self.cfg.val_every == 0 or epoch + 1 == self.epochs:
+                entry.update(self.validate(epoch + 1))
+            self.history.append(entry)
+            if self.rank == 0:
+                print(f"epoch {epoch + 1}: loss {entry['loss']:.4f}, "
+                      f"{entry['images_per_s']:.1f} images/s"
+                      + (f", val AP easy {entry['ap_easy']:.4f}" if "ap_easy" in entry else ""))
+            self._save(epoch)
+            if self.cfg.save_every and (epoch + 1) % self.cfg.save_every == 0:
+                self._save(epoch, f"epoch_{epoch + 1}")
+            last_epoch = epoch
+            if self.cfg.max_iters and self.step >= self.cfg.max_iters:
+                break
+        if self.writer is not None:
+            self.writer.close()
+        return {"epochs_done": last_epoch + 1, "steps": self.step, "history": self.history,
+                "checkpoint": str(self.out / "last.pdparams")}
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, epoch: int) -> Dict[str, float]:
+        import paddle
+        out: Dict[str, float] = {}
+        if self.rank != 0:
+            return out
+        self.net.eval()
+        try:
+            if self.cfg.val_root:
+                voc = VOCFaceDataset(self.cfg.val_root, "test")
+                vs = TrainSet(voc, self.record, self.size, self.cfg.seed)
+                losses = []
+                with paddle.no_grad():
+                    for i in range(len(vs)):
+                        img, loc_t, conf_t, landm_t = vs[i]
+                        total, _ = self._loss([paddle.to_tensor(a[None]) for a in
+                                               (img, loc_t, conf_t, landm_t)])
+                        losses.append(float(total))
+                out["val_loss"] = float(np.mean(losses))
+                self._log("val/loss", out["val_loss"], epoch)
+            if self.cfg.val_images and self.cfg.val_gt:
+                out.update(self.val_ap(epoch))
+        finally:
+            self.net.train()
+        return out
+
+    def val_ap(self, epoch: int) -> Dict[str, float]:
+        from ..evaluation.predict import eval_detector, list_images, predict_widerface
+        from ..evaluation.widerface import evaluate, load_ground_truth, read_predictions
+        det = eval_detector(self.record, self.record.evaluation.default_long_side,
+                            network=self.net, engine="dygraph", device=self.cfg.device)
+        with tempfile.TemporaryDirectory() as tmp:
+            images = Path(self.cfg.val_images)
+            predict_widerface(det, images, Path(tmp), list_images(images), progress=False)
+            res = evaluate(read_predictions(tmp), load_ground_truth(self.cfg.val_gt), subset=True)
+        self.net.train()
+        for k, v in res.ap.items():
+            self._log(f"val/ap_{k}", v, epoch)
+        if res.ap["easy"] > self.best_ap:
+            self.best_ap = res.ap["easy"]
+            if self.rank == 0:
+                self.out.mkdir(parents=True, exist_ok=True)
+                _atomic_save(self.net.state_dict(), self.out / "best.pdparams")
+        return {f"ap_{k}": v for k, v in res.ap.items()}
+
+
+def write_history(result: Dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
