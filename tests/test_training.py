@@ -180,3 +180,20 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_checkpoint(small_tree, tmp_
     with pytest.raises(PaddleFaceError, match="the loss became nan at epoch 2, iteration 3"):
         t.train()
     assert hashlib.sha256((tmp_path / "n/last.pdparams").read_bytes()).hexdigest() == good
+
+
+def test_two_process_data_parallel(small_tree, tmp_path):
+    """Paddle's collective launcher with 2 CPU processes (the same path serves several GPUs)."""
+    out = tmp_path / "dist"
+    r = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+                        "--log_dir", str(tmp_path / "log"), str(ROOT / "tools/train.py"),
+                        "--model", "ulfd-slim-320", "--data-root", str(small_tree), "--split", "test",
+                        "--epochs", "1", "--batch-size", "4", "--output-dir", str(out),
+                        "--val-every", "0", "--workers", "0"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    logs = "".join(p.read_text() for p in sorted((tmp_path / "log").glob("workerlog.*")))
+    assert r.returncode == 0, (r.stderr[-2000:], logs[-2000:])
+    assert len(list((tmp_path / "log").glob("workerlog.*"))) == 2
+    history = json.loads((out / "history.json").read_text())["history"]
+    # 16 images, 2 processes, batch 4: each process runs 2 iterations on its half
+    assert len(history[0]["losses"]) == 2
