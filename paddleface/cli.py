@@ -142,6 +142,16 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_model
+    info = export_model(get_record(args.id), args.format, args.out, args.weights,
+                        args.input_size, args.check_image, args.int8)
+    rep = info["export"]
+    print(f"{args.id}: {args.format} export in {args.out} ({', '.join(rep['files'])}), "
+          f"max abs difference from dygraph {rep['max_abs_diff']}")
+    return 0
+
+
 def cmd_validate_voc(args) -> int:
     from .datasets.voc import validate_voc
     problems = validate_voc(args.root, args.split, not args.no_images)
@@ -182,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, help="trainval or test (default: every list)")
     p.add_argument("--no-images", action="store_true", help="skip decoding the JPEGs")
     p.set_defaults(func=cmd_validate_voc)
+
+    p = sub.add_parser("export", help="export for Paddle Inference, Paddle Lite or ONNX")
+    p.add_argument("id", choices=sorted(REGISTRY), metavar="ID")
+    p.add_argument("--format", required=True, choices=["inference", "lite", "onnx"])
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--input-size", type=parse_size, default=None,
+                   help="WxH (default: the model's size; the any-size models: dynamic for "
+                        "inference, 640x480 for lite and onnx)")
+    p.add_argument("--weights", help="a .pdparams or .pth file (default: resolved)")
+    p.add_argument("--check-image", help="photo for the on-the-spot check")
+    p.add_argument("--int8", action="store_true", help="lite: also opt's int8 weight quantization")
+    p.set_defaults(func=cmd_export)
 
     from .evaluation.cli import register as register_eval
     register_eval(sub)

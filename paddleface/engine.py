@@ -90,13 +90,17 @@ class InferenceEngine:
     name = "inference"
 
     def __init__(self, prefix: Path, device: str = "cpu", threads: Optional[int] = None,
-                 onednn: bool = True, gpu_mem_mb: int = 256):
+                 onednn: bool = True, gpu_mem_mb: int = 256, tensorrt: bool = False):
         from paddle import inference
         graph, params = model_files(prefix)
         cfg = inference.Config(graph, params)
         if device.startswith("gpu"):
             dev_id = int(device.split(":")[1]) if ":" in device else 0
             cfg.enable_use_gpu(gpu_mem_mb, dev_id)
+            if tensorrt:
+                cfg.enable_tensorrt_engine(workspace_size=1 << 28, max_batch_size=1,
+                                           min_subgraph_size=3,
+                                           precision_mode=inference.PrecisionType.Float32)
         else:
             cfg.disable_gpu()
             cfg.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)

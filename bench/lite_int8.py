@@ -1,0 +1,75 @@
+"""Paddle Lite int8 (opt's int8 weight quantization) of a fixed-size model: .nb sizes and the
+WIDER AP of the fp32 and int8 x86 .nb files on the subset images of events 30-61.
+
+    python bench/lite_int8.py [--model ulfd-rfb-320]
+
+Needs the Lite toolchain (bash deploy/lite/setup.sh; $PADDLEFACE_LITE_PYTHON or
+$PADDLEFACE_PY310). The ARM .nb files are written but cannot run here.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from paddleface.evaluation.predict import format_boxes, write_prediction  # noqa: E402
+from paddleface.evaluation.widerface import evaluate, load_ground_truth, read_predictions  # noqa: E402
+from paddleface.export import export_model, lite_python  # noqa: E402
+from paddleface.image_io import read_image  # noqa: E402
+from paddleface.postprocess import postprocess  # noqa: E402
+from paddleface.preprocess import resize_for  # noqa: E402
+from paddleface.registry import get_record  # noqa: E402
+
+
+def main():
+    shared = Path(os.environ.get("PADDLEFACE_SHARED", ROOT.parent / "shared"))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="ulfd-rfb-320")
+    args = ap.parse_args()
+    rec = get_record(args.model)
+    names = [n for n in (shared / "widerface/val/subset.txt").read_text().split()
+             if int(n.split("--")[0]) >= 30]
+    gt = load_ground_truth(shared / "widerface/ground_truth")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        info = export_model(rec, "lite", tmp / "lite", int8=True)["export"]
+        images, scale = {}, {}
+        for i, n in enumerate(names):
+            img = read_image(shared / "widerface/val/images" / n)
+            resized, fx, fy = resize_for(rec.preprocess, img)
+            images[f"i{i}"] = resized
+            scale[f"i{i}"] = np.array([resized.shape[1] / fx, resized.shape[0] / fy], np.float32)
+        np.savez(tmp / "images.npz", **images)
+        rows = []
+        for variant in ("model_x86", "model_x86_int8"):
+            out = tmp / f"{variant}.npz"
+            subprocess.run([str(lite_python()), str(ROOT / "deploy/lite/lite_tool.py"), "run-many",
+                            rec.id, str(tmp / "lite" / f"{variant}.nb"), str(tmp / "images.npz"),
+                            str(out)], check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            z = np.load(out)
+            pred = tmp / f"pred_{variant}"
+            for i, n in enumerate(names):
+                loc, conf = z[f"i{i}/0"], z[f"i{i}/1"]
+                h, w = images[f"i{i}"].shape[:2]
+                boxes, scores, _ = postprocess(loc, conf, None, rec.priors(h, w), rec.priors.variances,
+                                               rec.evaluation.detection, scale[f"i{i}"])
+                write_prediction(pred / (n[:-4] + ".txt"), Path(n).stem,
+                                 format_boxes(boxes, scores, rec.evaluation.box_format))
+            ap_ = evaluate(read_predictions(pred), gt, subset=True).ap
+            rows.append((variant, info["nb_bytes"][variant], ap_))
+    print(f"{'file':20} {'KB':>6} {'easy':>7} {'medium':>7} {'hard':>7}   ({len(names)} images, events 30-61)")
+    for v, size, ap_ in rows:
+        print(f"{v + '.nb':20} {size / 1024:6.0f} {ap_['easy']:7.4f} {ap_['medium']:7.4f} {ap_['hard']:7.4f}")
+    arm = {k: v for k, v in info["nb_bytes"].items() if "arm" in k}
+    print("arm files (not runnable here): " + ", ".join(f"{k}.nb {v / 1024:.0f} KB" for k, v in arm.items()))
+    print(f"easy AP change int8 vs fp32: {rows[1][2]['easy'] - rows[0][2]['easy']:+.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Face detection with an exported model (paddle.inference, or ONNX Runtime for model.onnx).
+
+    python deploy/python/infer.py --model-dir output/export/rfb320 PATH... [--out DIR]
+        [--json FILE] [--device cpu|gpu] [--threads 2] [--no-onednn] [--trt] [--threshold T]
+
+Everything model-specific comes from the export's deploy.json (preprocessing, anchors,
+thresholds); the pre- and post-processing are paddleface's numpy functions, so the results
+equal ``paddleface detect``.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from paddleface.detector import Face  # noqa: E402
+from paddleface.draw import draw_faces  # noqa: E402
+from paddleface.errors import PaddleFaceError  # noqa: E402
+from paddleface.image_io import expand_inputs, is_video, read_image, video_frames  # noqa: E402
+from paddleface.postprocess import postprocess  # noqa: E402
+from paddleface.preprocess import prepare  # noqa: E402
+from paddleface.priors import PriorBoxes  # noqa: E402
+from paddleface.registry import DetectionProtocol, Preprocess  # noqa: E402
+
+
+class ExportedDetector:
+    def __init__(self, model_dir, device="cpu", threads=2, onednn=True, trt=False,
+                 threshold=None):
+        d = Path(model_dir)
+        info_path = d / "deploy.json"
+        if not info_path.is_file():
+            raise PaddleFaceError(f"{info_path}: missing; --model-dir must be a folder written by "
+                                  "paddleface export")
+        info = json.loads(info_path.read_text())
+        pre = info["preprocess"]
+        self.pre = Preprocess(**{**pre, "mean": tuple(pre["mean"]),
+                                 "size": tuple(pre["size"]) if pre["size"] else None})
+        a = info["anchors"]
+        self.priors = PriorBoxes(tuple(tuple(m) for m in a["min_sizes"]), tuple(a["steps"]),
+                                 tuple(a["variances"]), a["clip"], a["centers"])
+        self.protocol = DetectionProtocol(**info["detection"])
+        if threshold is not None:
+            from dataclasses import replace
+            self.protocol = replace(self.protocol, final_threshold=threshold,
+                                    score_threshold=min(threshold, self.protocol.score_threshold))
+        shape = info["input_shape"]
+        self.fixed_size = (shape[3], shape[2]) if shape[2] and shape[3] and shape[2] > 0 else None
+        if (d / "model.onnx").is_file() and not (d / "model.pdiparams").is_file():
+            import onnxruntime as ort
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            sess = ort.InferenceSession(str(d / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+            name = sess.get_inputs()[0].name
+            self.run = lambda x: sess.run(None, {name: x})
+        else:
+            from paddleface.engine import InferenceEngine
+            eng = InferenceEngine(d / "model", device=device, threads=threads, onednn=onednn,
+                                  tensorrt=trt)
+            self.run = lambda x: [o for o in eng(x) if o is not None]
+
+    def detect(self, image):
+        p = prepare(self.pre, image, self.fixed_size)
+        outs = self.run(p.tensor[None])
+        loc, conf = outs[0][0], outs[1][0]
+        landms = outs[2][0] if len(outs) > 2 else None
+        h, w = p.tensor.shape[1:]
+        boxes, scores, points = postprocess(loc, conf, landms, self.priors(h, w),
+                                            self.priors.variances, self.protocol, p.to_pixels)
+        return [Face(b, float(s), None if points is None else points[i])
+                for i, (b, s) in enumerate(zip(boxes, scores))]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("paths", nargs="+")
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--json")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-onednn", action="store_true")
+    ap.add_argument("--trt", action="store_true", help="TensorRT on GPU")
+    ap.add_argument("--threshold", type=float)
+    args = ap.parse_args(argv)
+    try:
+        det = ExportedDetector(args.model_dir, args.device, args.threads, not args.no_onednn,
+                               args.trt, args.threshold)
+    except PaddleFaceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    files, errors = expand_inputs(args.paths)
+    failed = len(errors)
+    for _, msg in errors:
+        print(f"error: {msg}", file=sys.stderr)
+    out = Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for f in files:
+        try:
+            if is_video(f):
+                results[str(f)] = [[x.to_dict() for x in det.detect(fr)] for fr in video_frames(f)]
+                continue
+            img = read_image(f)
+            faces = det.detect(img)
+        except PaddleFaceError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        results[str(f)] = [x.to_dict() for x in faces]
+        print(f"{f}: {len(faces)} faces")
+        if out:
+            cv2.imwrite(str(out / (f.stem + ".jpg")), draw_faces(img, faces))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"images": results}, indent=1))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

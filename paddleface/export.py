@@ -1,0 +1,158 @@
+"""Exporting a registry model for deployment, each export checked on the spot.
+
+Formats: ``inference`` (a static graph for paddle.inference), ``onnx`` (through paddle2onnx,
+checked with onnxruntime) and ``lite`` (Paddle Lite .nb files made by the Python 3.10 /
+paddle 2.6.2 toolchain of deploy/lite/setup.sh). Every export directory holds
+``deploy.json`` (model id, input shape, preprocessing, anchors, thresholds) and the maximum
+absolute difference of its outputs from the dygraph model on a real image.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .detector import load_network
+from .engine import InferenceEngine, deploy_info, input_spec_shape, save_static
+from .errors import PaddleFaceError
+from .image_io import read_image
+from .preprocess import normalize
+from .registry import ModelRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_DIFF = 1e-4
+
+
+def lite_python() -> Path:
+    """The interpreter of the Lite toolchain: $PADDLEFACE_LITE_PYTHON, $PADDLEFACE_PY310 or
+    .venv-lite/bin/python (made by ``bash deploy/lite/setup.sh``)."""
+    for env in ("PADDLEFACE_LITE_PYTHON", "PADDLEFACE_PY310"):
+        if os.environ.get(env):
+            return Path(os.environ[env])
+    default = ROOT / ".venv-lite" / "bin" / "python"
+    if default.is_file():
+        return default
+    raise PaddleFaceError("the Paddle Lite toolchain is not set up: run `bash deploy/lite/setup.sh` "
+                          "(a Python 3.10 venv with paddlepaddle 2.6.2 and paddlelite 2.13rc0) "
+                          "or set PADDLEFACE_LITE_PYTHON")
+
+
+def check_input(record: ModelRecord, size: Tuple[int, int], image: Optional[str]) -> np.ndarray:
+    """(1, 3, H, W) network input from a real photo resized to ``size`` (width, height)."""
+    import cv2
+    if image is None:
+        shared = os.environ.get("PADDLEFACE_SHARED")
+        candidates = [Path(shared) / "images" / "crowd.jpg"] if shared else []
+        image = next((str(c) for c in candidates if c.is_file()), None)
+    if image is None:
+        raise PaddleFaceError("the export check needs a photo: pass --check-image FILE")
+    img = cv2.resize(read_image(image), size, interpolation=cv2.INTER_LINEAR)
+    return normalize(record.preprocess, img)[None]
+
+
+def _max_diff(ours: List[np.ndarray], ref) -> float:
+    ref = [r for r in ref if r is not None]
+    if len(ours) != len(ref):
+        raise PaddleFaceError(f"the export has {len(ours)} outputs, the model {len(ref)}")
+    return max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(ours, ref))
+
+
+def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] = None,
+                 input_size: Optional[Tuple[int, int]] = None, check_image: Optional[str] = None,
+                 int8: bool = False) -> Dict:
+    """Export and check; returns the report also written into ``out_dir/deploy.json``."""
+    import paddle
+    out = Path(out_dir)
+    net, wpath = load_network(record, weights)
+    fixed = record.preprocess.resize == "fixed"
+    size = tuple(input_size) if input_size else (record.preprocess.size if fixed else (640, 480))
+    x = check_input(record, size, check_image)
+    with paddle.no_grad():
+        ref = [None if t is None else t.numpy() for t in net(paddle.to_tensor(x))]
+    out.mkdir(parents=True, exist_ok=True)
+    shape = input_spec_shape(record, input_size)
+    report: Dict = {"format": fmt, "weights": str(wpath)}
+    if fmt == "inference":
+        prefix = save_static(net, record, out, input_size)
+        report["max_abs_diff"] = {}
+        for onednn in ((True, False) if record.inference_onednn else (False,)):
+            eng = InferenceEngine(prefix, "cpu", onednn=onednn)
+            report["max_abs_diff"][f"onednn_{'on' if onednn else 'off'}"] = _max_diff(
+                [o for o in eng(x) if o is not None], ref)
+        report["files"] = sorted(p.name for p in out.iterdir())
+    elif fmt == "onnx":
+        report.update(_export_onnx(net, record, out, size, x, ref))
+        shape = [1, 3, size[1], size[0]]
+    elif fmt == "lite":
+        report.update(_export_lite(record, wpath, out, size, x, ref, int8))
+        shape = [1, 3, size[1], size[0]]
+    else:
+        raise PaddleFaceError(f"--format must be inference, lite or onnx, not {fmt!r}")
+    info = deploy_info(record, shape)
+    info["export"] = report
+    (out / "deploy.json").write_text(json.dumps(info, indent=1))
+    worst = report["max_abs_diff"]
+    worst = max(worst.values()) if isinstance(worst, dict) else worst
+    if worst > MAX_DIFF:
+        raise PaddleFaceError(f"{out}: the exported model differs from the dygraph model by "
+                              f"{worst:.3g} (more than {MAX_DIFF}); the export is not usable")
+    return info
+
+
+def _export_onnx(net, record, out: Path, size, x, ref) -> Dict:
+    try:
+        import onnxruntime as ort
+        import paddle2onnx
+    except ImportError as e:
+        raise PaddleFaceError(f"ONNX export needs paddle2onnx and onnxruntime ({e})") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = save_static(net, record, Path(tmp), size)
+        graph = prefix.with_suffix(".json") if prefix.with_suffix(".json").is_file() \
+            else prefix.with_suffix(".pdmodel")
+        paddle2onnx.export(str(graph), str(prefix.with_suffix(".pdiparams")),
+                           str(out / "model.onnx"), opset_version=11)
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {sess.get_inputs()[0].name: x})
+    return {"max_abs_diff": _max_diff(outs, ref), "files": ["model.onnx"],
+            "onnx_bytes": (out / "model.onnx").stat().st_size}
+
+
+def run_lite(nb: Path, x: np.ndarray, outputs: int, repeat: int = 1) -> Tuple[List[np.ndarray], float]:
+    """Run a .nb file with Lite's Python predictor in the toolchain interpreter."""
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "x.npy", x)
+        r = subprocess.run([str(lite_python()), str(ROOT / "deploy/lite/lite_tool.py"), "run",
+                            str(nb), str(Path(tmp) / "x.npy"), str(Path(tmp) / "o.npz"),
+                            "--outputs", str(outputs), "--repeat", str(repeat)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise PaddleFaceError(f"{nb}: Paddle Lite could not run it: {r.stderr.strip()[-500:]}")
+        z = np.load(Path(tmp) / "o.npz")
+        return [z[f"out{i}"] for i in range(outputs)], float(z["median_ms"])
+
+
+def _export_lite(record, wpath: Path, out: Path, size, x, ref, int8: bool) -> Dict:
+    py = lite_python()
+    cmd = [str(py), str(ROOT / "deploy/lite/lite_tool.py"), "export", record.id, str(wpath),
+           str(out), f"{size[0]}x{size[1]}"] + (["--int8"] if int8 else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if r.returncode != 0:
+        raise PaddleFaceError(f"Paddle Lite export failed: {r.stderr.strip()[-800:]}")
+    sizes = json.loads(r.stdout.strip().splitlines()[-1])["nb_bytes"]
+    n_out = 3 if record.landmarks else 2
+    outs, _ = run_lite(out / "model_x86.nb", x, n_out)
+    report = {"max_abs_diff": _max_diff(outs, ref), "nb_bytes": sizes,
+              "files": sorted(f"{k}.nb" for k in sizes), "arm_tested": False}
+    if int8:
+        outs8, _ = run_lite(out / "model_x86_int8.nb", x, n_out)
+        report["int8_max_abs_diff"] = _max_diff(outs8, ref)
+    for leftover in ("model.pdiparams.info",):
+        (out / leftover).unlink(missing_ok=True)
+    shutil.rmtree(out / "__pycache__", ignore_errors=True)
+    return report

@@ -1,0 +1,74 @@
+"""Exports: Paddle Inference (oneDNN on and off), ONNX, Paddle Lite; deploy/python/infer.py."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paddleface.cli import main
+from paddleface.engine import InferenceEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("model_id", ["ulfd-rfb-320", "rfb-lm"])
+def test_inference_export_builds_and_runs_with_onednn_on_and_off(shared, tmp_path, model_id):
+    out = tmp_path / model_id
+    assert main(["export", model_id, "--format", "inference", "--out", str(out),
+                 "--check-image", str(shared / "images/crowd.jpg")]) == 0
+    info = json.loads((out / "deploy.json").read_text())
+    assert info["model"] == model_id and info["anchors"]["steps"]
+    diffs = info["export"]["max_abs_diff"]
+    assert set(diffs) == {"onednn_on", "onednn_off"} and max(diffs.values()) < 1e-4
+    x = np.random.default_rng(0).normal(size=(1, 3, 240, 320)).astype(np.float32)
+    on = InferenceEngine(out / "model", "cpu", onednn=True)(x)
+    off = InferenceEngine(out / "model", "cpu", onednn=False)(x)
+    assert np.abs(on[1] - off[1]).max() < 1e-4
+
+
+def test_deploy_infer_matches_paddleface_detect(shared, tmp_path):
+    out = tmp_path / "exp"
+    assert main(["export", "rfb-lm", "--format", "inference", "--out", str(out)]) == 0
+    r = subprocess.run([sys.executable, str(ROOT / "deploy/python/infer.py"), "--model-dir", str(out),
+                        str(shared / "images/crowd.jpg"), "--json", str(tmp_path / "d.json"),
+                        "--out", str(tmp_path / "drawn")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    faces = json.loads((tmp_path / "d.json").read_text())["images"][str(shared / "images/crowd.jpg")]
+    ref = json.loads((shared / "reference/fd1mb/RBF_Final/detections.json").read_text())
+    ref = np.array(ref["detections"]["crowd.jpg"])
+    ours = np.array([f["box"] for f in faces])
+    assert ours.shape == ref[:, :4].shape
+    assert np.abs(np.sort(ours, 0) - np.sort(ref[:, :4], 0)).max() <= 0.5
+    assert (tmp_path / "drawn/crowd.jpg").is_file()
+
+
+def test_onnx_export_checked_with_onnxruntime(shared, tmp_path):
+    out = tmp_path / "onnx"
+    assert main(["export", "ulfd-slim-320", "--format", "onnx", "--out", str(out)]) == 0
+    info = json.loads((out / "deploy.json").read_text())
+    assert info["export"]["max_abs_diff"] < 1e-4 and (out / "model.onnx").is_file()
+
+
+def test_lite_export_runs_in_the_python_predictor(shared, tmp_path):
+    if not (os.environ.get("PADDLEFACE_PY310") or os.environ.get("PADDLEFACE_LITE_PYTHON")):
+        pytest.skip("the Lite toolchain is not set up (CI sets PADDLEFACE_PY310)")
+    out = tmp_path / "lite"
+    assert main(["export", "ulfd-rfb-320", "--format", "lite", "--out", str(out), "--int8"]) == 0
+    info = json.loads((out / "deploy.json").read_text())["export"]
+    assert info["max_abs_diff"] < 1e-4
+    assert {"model_x86.nb", "model_arm.nb", "model_x86_int8.nb", "model_arm_int8.nb"} <= set(info["files"])
+    assert info["nb_bytes"]["model_arm_int8"] < info["nb_bytes"]["model_arm"] / 2
+
+
+def test_export_refuses_a_bad_format_and_missing_toolchain(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "ulfd-rfb-320", "--format", "tflite", "--out", str(tmp_path)])
+    monkeypatch.delenv("PADDLEFACE_PY310", raising=False)
+    monkeypatch.delenv("PADDLEFACE_LITE_PYTHON", raising=False)
+    import paddleface.export as ex
+    monkeypatch.setattr(ex, "ROOT", tmp_path)
+    assert main(["export", "ulfd-rfb-320", "--format", "lite", "--out", str(tmp_path / "l")]) == 2
+    assert "bash deploy/lite/setup.sh" in capsys.readouterr().err
