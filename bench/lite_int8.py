@@ -42,7 +42,7 @@ def main():
         images, scale = {}, {}
         for i, n in enumerate(names):
             img = read_image(shared / "widerface/val/images" / n)
-            resized, fx, fy = resize_for(rec.preprocess, img)
+            resized, fx, fy, _ = resize_for(rec.preprocess, img)
             images[f"i{i}"] = resized
             scale[f"i{i}"] = np.array([resized.shape[1] / fx, resized.shape[0] / fy], np.float32)
         np.savez(tmp / "images.npz", **images)

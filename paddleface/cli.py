@@ -115,7 +115,8 @@ def cmd_models(args) -> int:
     rows = [("id", "params", "GMACs", "input", "landmarks", "weights", "licence")]
     for r in REGISTRY.values():
         p = r.preprocess
-        inp = f"{p.size[0]}x{p.size[1]}" if p.resize == "fixed" else f"long side {p.long_side}"
+        inp = (f"long side {p.long_side}" if p.resize == "long_side" else
+               f"{p.resize} {p.size[0]}x{p.size[1]}" if p.resize != "fixed" else f"{p.size[0]}x{p.size[1]}")
         rows.append((r.id, f"{r.params / 1e3:.0f}k",
                      f"{r.flops / 1e9:.3f}@{r.flops_input[0]}x{r.flops_input[1]}", inp,
                      "yes" if r.landmarks else "no", weights_available(r) or "download",

@@ -84,13 +84,15 @@ class FaceDetector:
         network: an already loaded network (e.g. from training) instead of weights.
         engine: "auto" (Paddle Inference for weights from a file), "dygraph" or "inference".
         threads: CPU threads of the inference engine (default: all cores).
+        preprocess: a :class:`Preprocess` other than the record's (evaluation uses it).
     """
 
     def __init__(self, model: Union[str, ModelRecord] = "rfb-lm", weights: Optional[str] = None,
                  device: Optional[str] = None, score_threshold: Optional[float] = None,
                  nms_iou: Optional[float] = None, input_size: Optional[Tuple[int, int]] = None,
                  long_side: Optional[int] = -1, protocol: Optional[DetectionProtocol] = None,
-                 network=None, engine: str = "auto", threads: Optional[int] = None):
+                 network=None, engine: str = "auto", threads: Optional[int] = None,
+                 preprocess=None):
         import paddle
         self.record = get_record(model) if isinstance(model, str) else model
         device = set_device(device)
@@ -110,12 +112,13 @@ class FaceDetector:
             proto = replace(proto, nms_iou=nms_iou)
         self.protocol = proto
         self.input_size = tuple(input_size) if input_size else None
+        self.preprocess = preprocess or self.record.preprocess
         self.long_side = long_side
         self._paddle = paddle
 
     # ------------------------------------------------------------------ network
     def prepare(self, image: np.ndarray) -> Prepared:
-        return prepare(self.record.preprocess, as_bgr(image), self.input_size, self.long_side)
+        return prepare(self.preprocess, as_bgr(image), self.input_size, self.long_side)
 
     def forward(self, batch: np.ndarray):
         """(N, 3, H, W) float32 -> numpy (loc, conf, landms or None), each (N, P, .)."""
@@ -133,7 +136,7 @@ class FaceDetector:
         for i, p in enumerate(items):
             boxes, scores, points = postprocess(
                 loc[i], conf[i], None if landms is None else landms[i], priors,
-                self.record.priors.variances, self.protocol, p.to_pixels)
+                self.record.priors.variances, self.protocol, p.to_pixels, p.offset)
             out.append([Face(b, float(s), None if points is None else points[k])
                         for k, (b, s) in enumerate(zip(boxes, scores))])
         return out

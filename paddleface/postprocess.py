@@ -12,13 +12,15 @@ from .registry import DetectionProtocol
 
 def postprocess(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
                 priors: np.ndarray, variances: Sequence[float], protocol: DetectionProtocol,
-                to_pixels: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+                to_pixels: np.ndarray, offset: Optional[np.ndarray] = None
+                ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """Threshold, decode, NMS and scale one image's predictions.
 
     Args:
         loc: (P, 4) box offsets; conf: (P, 2) softmax probabilities (column 1 = face);
         landms: (P, 10) landmark offsets or None; priors: (P, 4) centre form, normalised.
-        to_pixels: (2,) factors from normalised x, y to original-image pixels.
+        to_pixels: (2,) factors from normalised x, y to original-image pixels; offset: (2,)
+            pixels added after scaling (letterbox padding), default none.
     Returns:
         boxes (K, 4) corner form in original pixels, scores (K,), landmarks (K, 5, 2) in
         pixels or None; sorted by score, highest first.
@@ -27,19 +29,24 @@ def postprocess(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
     idx = np.flatnonzero(scores > protocol.score_threshold)
     # decode only the priors that passed the threshold: the rest can never be reported
     boxes = decode_boxes(loc[idx], priors[idx], variances)
+    if protocol.clamp_min is not None:
+        boxes = np.clip(boxes, protocol.clamp_min, 1.0)
     scale = np.tile(to_pixels.astype(np.float32), 2)
+    shift = np.zeros(4, np.float32) if offset is None else np.tile(offset.astype(np.float32), 2)
     in_pixels = protocol.nms_space == "pixels"
     if in_pixels:
-        boxes = boxes * scale
+        boxes = boxes * scale + shift
     keep = hard_nms(boxes, scores[idx], protocol.nms_iou, protocol.candidates, protocol.keep,
                     protocol.nms_offset, protocol.nms_eps)
     boxes, kept_scores, prior_idx = boxes[keep], scores[idx][keep], idx[keep]
     if not in_pixels:
-        boxes = boxes * scale
+        boxes = boxes * scale + shift
     if protocol.final_threshold > 0:
         good = kept_scores >= protocol.final_threshold
         boxes, kept_scores, prior_idx = boxes[good], kept_scores[good], prior_idx[good]
     points = None
     if landms is not None:
         points = decode_landmarks(landms[prior_idx], priors[prior_idx], variances) * to_pixels
+        if offset is not None:
+            points = points + offset
     return boxes, kept_scores, points

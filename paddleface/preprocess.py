@@ -22,11 +22,32 @@ class Prepared:
     tensor: np.ndarray
     to_pixels: np.ndarray
     resized: np.ndarray  # H x W x 3 image as the network saw it, before normalisation
+    offset: np.ndarray = None  # (2,) pixels added after scaling (letterbox padding), or zeros
+
+    def __post_init__(self):
+        if self.offset is None:
+            self.offset = np.zeros(2, np.float32)
+
+
+def letterbox(image: np.ndarray, side: int, stride: int, color) -> Tuple[np.ndarray, float, Tuple[float, float]]:
+    """YOLO's letterbox (auto): scale the long side to ``side``, pad the short side only up to
+    a multiple of ``stride``, half on each side. Returns (image, ratio, (left, top))."""
+    h, w = image.shape[:2]
+    r = min(side / h, side / w)
+    nw, nh = int(round(w * r)), int(round(h * r))
+    dw, dh = ((side - nw) % stride) / 2, ((side - nh) % stride) / 2
+    if (nw, nh) != (w, h):
+        image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT,
+                               value=tuple(float(c) for c in color))
+    return image, r, (left, top)
 
 
 def resize_for(spec: Preprocess, image: np.ndarray, size: Optional[Tuple[int, int]] = None,
-               long_side: Optional[int] = -1) -> Tuple[np.ndarray, float, float]:
-    """Resize a BGR image as ``spec`` says; returns (resized, fx, fy).
+               long_side: Optional[int] = -1):
+    """Resize a BGR image as ``spec`` says; returns (resized, fx, fy, (left, top) padding).
 
     ``size`` overrides a fixed size; ``long_side`` overrides the long side (None = original
     size, -1 = the spec's default).
@@ -36,14 +57,26 @@ def resize_for(spec: Preprocess, image: np.ndarray, size: Optional[Tuple[int, in
     if spec.resize == "fixed":
         tw, th = size or spec.size
         if (tw, th) == (w, h):
-            return src, 1.0, 1.0
-        return cv2.resize(src, (tw, th), interpolation=cv2.INTER_LINEAR), tw / w, th / h
+            return src, 1.0, 1.0, (0, 0)
+        return cv2.resize(src, (tw, th), interpolation=cv2.INTER_LINEAR), tw / w, th / h, (0, 0)
+    if spec.resize == "letterbox":
+        side = max(size) if size else spec.size[0]
+        out, r, pad = letterbox(src, side, spec.stride, spec.mean)
+        return out, r, r, pad
+    if spec.resize == "square_pad":
+        # the image at the top-left of a mean-coloured square, resized to the model size
+        side = max(size) if size else spec.size[0]
+        s = max(h, w)
+        square = np.empty((s, s, 3), dtype=src.dtype)
+        square[:] = spec.mean
+        square[:h, :w] = src
+        return cv2.resize(square, (side, side), interpolation=cv2.INTER_LINEAR), side / s, side / s, (0, 0)
     side = spec.long_side if long_side == -1 else long_side
     if side is None or side == max(h, w):
-        return src, 1.0, 1.0
+        return src, 1.0, 1.0, (0, 0)
     r = float(side) / max(h, w)
     # cv2 computes the output size as round(w * r), as upstream's cv2.resize(fx=, fy=) does.
-    return cv2.resize(src, None, None, fx=r, fy=r, interpolation=cv2.INTER_LINEAR), r, r
+    return cv2.resize(src, None, None, fx=r, fy=r, interpolation=cv2.INTER_LINEAR), r, r, (0, 0)
 
 
 def normalize(spec: Preprocess, resized_bgr: np.ndarray) -> np.ndarray:
@@ -64,8 +97,7 @@ def normalize(spec: Preprocess, resized_bgr: np.ndarray) -> np.ndarray:
 def prepare(spec: Preprocess, image_bgr: np.ndarray, size: Optional[Tuple[int, int]] = None,
             long_side: Optional[int] = -1) -> Prepared:
     """Resize and normalise one BGR uint8 image (H x W x 3)."""
-    h, w = image_bgr.shape[:2]
-    resized, fx, fy = resize_for(spec, image_bgr, size, long_side)
+    resized, fx, fy, (left, top) = resize_for(spec, image_bgr, size, long_side)
     rh, rw = resized.shape[:2]
     return Prepared(normalize(spec, resized), np.array([rw / fx, rh / fy], dtype=np.float32),
-                    resized)
+                    resized, np.array([-left / fx, -top / fy], dtype=np.float32))

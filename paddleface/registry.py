@@ -19,7 +19,10 @@ class Preprocess:
 
     ``resize``: ``"fixed"`` resizes to ``size`` = (width, height) ignoring the aspect ratio
     (ULFD); ``"long_side"`` scales both sides by ``long_side / max(h, w)`` (the landmark
-    models; ``long_side`` None keeps the original size). ``resize_dtype`` is the dtype the
+    models; ``long_side`` None keeps the original size); ``"letterbox"`` scales the long side
+    to ``size[0]`` and pads the short one to a multiple of ``stride`` with the mean colour
+    (BlazeFace's demo); ``"square_pad"`` puts the image at the top-left of a mean-coloured
+    square and resizes that to ``size`` (BlazeFace's WIDER evaluation). ``resize_dtype`` is the dtype the
     upstream code resizes in (ULFD resizes the uint8 image, the landmark models a float32
     copy; the results differ by rounding). Then ``(x - mean) / std`` per channel, in
     ``channel_order``.
@@ -28,10 +31,11 @@ class Preprocess:
     channel_order: str  # "RGB" or "BGR"
     mean: Tuple[float, float, float]
     std: float
-    resize: str  # "fixed" or "long_side"
-    size: Optional[Tuple[int, int]] = None  # (width, height) for "fixed"
+    resize: str  # "fixed", "long_side", "letterbox" or "square_pad"
+    size: Optional[Tuple[int, int]] = None  # (width, height): "fixed", "letterbox", "square_pad"
     long_side: Optional[int] = None  # for "long_side"; None = original size
     resize_dtype: str = "uint8"
+    stride: int = 16  # "letterbox": the padded sides are multiples of this
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class DetectionProtocol:
     nms_offset: float = 1.0
     nms_eps: float = 0.0
     final_threshold: float = 0.0
+    clamp_min: Optional[float] = None  # clamp decoded normalised boxes to [clamp_min, 1]
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class EvalProtocol:
     box_format: str
     long_sides: Tuple[Optional[int], ...] = ()
     default_long_side: Optional[int] = None
+    preprocess: Optional[Preprocess] = None  # when evaluation resizes unlike detection
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,8 @@ class TrainRecipe:
     iou_eps: float = 0.0
     neg_pos_ratio: int = 3
     loc_weight: float = 1.0
+    conf_weight: float = 1.0
+    landm_weight: float = 1.0
     momentum: float = 0.9
     weight_decay: float = 5e-4
 
@@ -139,7 +147,7 @@ class ModelRecord:
     def default_input_size(self, width: int, height: int) -> Tuple[int, int]:
         """The (width, height) the network sees for an image of ``width`` x ``height``."""
         p = self.preprocess
-        if p.resize == "fixed":
+        if p.resize != "long_side":
             return p.size
         if p.long_side is None:
             return width, height
@@ -261,6 +269,44 @@ def _published(name: str) -> Dict[str, Dict[str, float]]:
             for setting, ap in _PUBLISHED[name].items()}
 
 
+def _blazeface():
+    def build():
+        from .models import BlazeFaceNet
+        return BlazeFaceNet()
+    return build
+
+
+_BLAZE_URL = "https://raw.githubusercontent.com/zineos/blazeface/main/weights/pretrain/"
+_BLAZE_PRIORS = PriorBoxes(((8, 11), (14, 19, 26, 38, 64, 149)), (8, 16))
+# tools/test.py (the demo): confidence 0.3, top 2000, NMS 0.1, keep 1000, shown above 0.3
+_BLAZE_DETECT = DetectionProtocol(0.3, 2000, 0.1, 1000, final_threshold=0.3)
+# config.py cfg_blaze: batch 256, 200 epochs, decay at 130/160/175/185, loss weights 1/6/0.1
+_BLAZE_RECIPE = TrainRecipe(200, (130, 160, 175, 185), 1e-3, 256, (320, 320), "retinaface",
+                            match_iou=0.35, force_min_iou=0.2, neg_pos_ratio=7, loc_weight=1.0,
+                            conf_weight=6.0, landm_weight=0.1)
+
+
+def _blaze_record(side: int, sha: str, params: int, flops: int) -> ModelRecord:
+    fname = f"Blaze_Final_{side}.pth"
+    pre = Preprocess("BGR", (104.0, 117.0, 123.0), 1.0, "letterbox", size=(side, side),
+                     resize_dtype="float32", stride=16)
+    # evaluator/test_widerface.py: pad to a square, resize, score > 0.01, every survivor into
+    # NMS 0.5 (no top-k, no keep limit), boxes clamped to [1e-5, 1], widths without +1
+    ev = EvalProtocol(DetectionProtocol(0.01, -1, 0.5, -1, clamp_min=1e-5), box_format="int",
+                      preprocess=replace(pre, resize="square_pad"))
+    return ModelRecord(
+        id=f"blazeface-{side}", description=f"BlazeFace with 5 landmarks, letterbox {side}",
+        builder=_blazeface(), priors=_BLAZE_PRIORS, preprocess=pre, detection=_BLAZE_DETECT,
+        evaluation=ev, checkpoint=Checkpoint(f"blazeface/{fname}", _BLAZE_URL + fname, sha,
+                                             "unspecified (zineos/blazeface has no licence file)",
+                                             "zineos/blazeface"),
+        landmarks=True, params=params, flops=flops, flops_input=(side, side),
+        published_ap={f"{side}x{side}": dict(zip(("easy", "medium", "hard"),
+                                          (0.7828, 0.7154, 0.3941) if side == 320 else
+                                          (0.8771, 0.8167, 0.6391)))},
+        train=replace(_BLAZE_RECIPE, input_size=(side, side)))
+
+
 REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
     _ulfd_record("ulfd-slim-320", False, 320, 240, 264_732, 81_410_560,
                  "cd24abce45da5dbc7cfd8167cd3d5f955382dfc9d9ae9459f0026abd3c2e38a4",
@@ -297,6 +343,10 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                           "biubug6/Pytorch_Retinaface"),
                433_296, 735_859_200, _published("retinaface-mnet"), onednn=False,
                recipe=replace(_LM_RECIPE, input_size=(640, 640)), backbone=_MNET_BACKBONE),
+    _blaze_record(320, "1be0bce373ef2fd080ad06838fa285ade1c1da940329ffddbe4435c6e6722421",
+                  179_312, 289_766_400),
+    _blaze_record(640, "82d69f96f158f5a4c729b11c90083bfe1f65dde378be6e158b5cf74e6ecb9473",
+                  179_312, 1_159_065_600),
 ]}
 
 

@@ -14,6 +14,7 @@ REFERENCE_DIRS = {
     "ulfd-rfb-320": "ulfd/version-RFB-320", "ulfd-rfb-640": "ulfd/version-RFB-640",
     "slim-lm": "fd1mb/slim_Final", "rfb-lm": "fd1mb/RBF_Final",
     "mnet-lm": "fd1mb/mobilenet0.25_Final", "retinaface-mnet": "retinaface/mobilenet0.25_Final",
+    "blazeface-320": "blazeface/Blaze_Final_320", "blazeface-640": "blazeface/Blaze_Final_640",
 }
 assert set(REFERENCE_DIRS) <= set(REGISTRY)
 
@@ -63,8 +64,10 @@ def reference_npz(shared: Path, model_id: str):
 
 
 def npz_input(z) -> np.ndarray:
-    """The stored resized image as BGR uint8 (ULFD stores it as RGB)."""
-    return z["resized_rgb"][..., ::-1] if "resized_rgb" in z.files else z["resized_bgr"]
+    """The stored network input image as BGR uint8 (ULFD stores it as RGB)."""
+    if "resized_rgb" in z.files:
+        return z["resized_rgb"][..., ::-1]
+    return z["letterboxed_bgr"] if "letterboxed_bgr" in z.files else z["resized_bgr"]
 
 
 def subset_label_text(shared: Path, keep=lambda name: True) -> str:

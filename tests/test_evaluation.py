@@ -92,7 +92,8 @@ def test_box_formats():
 # every id at one protocol on the 488-image subset (retinaface-mnet@origin: bench/eval_speed.py)
 CASES = [("ulfd-slim-320", None), ("ulfd-slim-640", None), ("ulfd-rfb-320", None),
          ("ulfd-rfb-640", None), ("slim-lm", 640), ("rfb-lm", 640), ("rfb-lm", 320),
-         ("mnet-lm", 640), ("retinaface-mnet", 640)]
+         ("mnet-lm", 640), ("retinaface-mnet", 640), ("blazeface-320", None),
+         ("blazeface-640", None)]
 
 
 @pytest.mark.parametrize("model_id,side", CASES)
@@ -100,6 +101,8 @@ def test_subset_ap_matches_upstream(shared, tmp_path, model_id, side, capsys):
     from paddleface.cli import main
     upstream = json.loads((shared / "widerface" / "upstream_ap.json").read_text())
     key = model_id if side is None else f"{model_id}@{side}"
+    if model_id.startswith("blazeface"):
+        key = f"{model_id}@{model_id.split('-')[1]}"
     args = ["eval", model_id, "--images", str(shared / "widerface/val/images"),
             "--gt", str(shared / "widerface/ground_truth"), "--subset", "--device", "cpu",
             "--pred-dir", str(tmp_path / "pred")]

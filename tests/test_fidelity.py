@@ -43,7 +43,11 @@ def _match(ours: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=int)
 
 
-@pytest.mark.parametrize("model_id", list(REFERENCE_DIRS))
+WITH_DETECTIONS = [m for m in REFERENCE_DIRS
+                   if (shared_dir() / "reference" / REFERENCE_DIRS[m] / "detections.json").is_file()]
+
+
+@pytest.mark.parametrize("model_id", WITH_DETECTIONS)
 def test_detections_match_upstream(shared, get_detector, model_id):
     det = get_detector(model_id)
     reference = load_reference(shared, model_id)["detections"]
@@ -73,3 +77,28 @@ def test_record_params_and_flops_are_measured(model_id):
     net = record.build()
     assert count_params(net) == record.params
     assert count_macs(net, record.flops_input) == record.flops
+
+
+def test_blazeface_letterbox_matches_upstream_input(shared):
+    """The demo's letterbox (long side to 320/640, short side padded to a multiple of 16)."""
+    from paddleface.preprocess import resize_for
+    for side in (320, 640):
+        rec = REGISTRY[f"blazeface-{side}"]
+        for name in ("2", "crowd", "13"):
+            z = np.load(shared / "reference" / REFERENCE_DIRS[rec.id] / f"{name}.npz")
+            lb, _, _, _ = resize_for(rec.preprocess, read_image(shared / "images" / f"{name}.jpg"))
+            assert lb.shape == z["letterboxed_bgr"].shape
+            assert np.abs(np.round(lb) - z["letterboxed_bgr"]).max() <= 1
+
+
+def test_blazeface_detections_land_on_faces(shared, get_detector):
+    """No upstream detections are stored for BlazeFace: its boxes must agree with rfb-lm's."""
+    img = read_image(shared / "images" / "crowd.jpg")
+    blaze = get_detector("blazeface-640").detect(img)
+    rfb = get_detector("rfb-lm").detect(img)
+    assert len(blaze) >= 8
+    from paddleface.training.matching import iou_matrix
+    iou = iou_matrix(np.array([f.box for f in blaze]), np.array([f.box for f in rfb]))
+    # (BlazeFace at its demo threshold 0.3 also reports the many small faces of the crowd)
+    assert (iou.max(0) > 0.5).mean() >= 0.8
+    assert all(f.landmarks is not None and f.landmarks.shape == (5, 2) for f in blaze)

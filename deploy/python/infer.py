@@ -39,10 +39,11 @@ class ExportedDetector:
         pre = info["preprocess"]
         self.pre = Preprocess(**{**pre, "mean": tuple(pre["mean"]),
                                  "size": tuple(pre["size"]) if pre["size"] else None})
+        info_det = dict(info["detection"])
         a = info["anchors"]
         self.priors = PriorBoxes(tuple(tuple(m) for m in a["min_sizes"]), tuple(a["steps"]),
                                  tuple(a["variances"]), a["clip"], a["centers"])
-        self.protocol = DetectionProtocol(**info["detection"])
+        self.protocol = DetectionProtocol(**info_det)
         if threshold is not None:
             from dataclasses import replace
             self.protocol = replace(self.protocol, final_threshold=threshold,
@@ -69,7 +70,7 @@ class ExportedDetector:
         landms = outs[2][0] if len(outs) > 2 else None
         h, w = p.tensor.shape[1:]
         boxes, scores, points = postprocess(loc, conf, landms, self.priors(h, w),
-                                            self.priors.variances, self.protocol, p.to_pixels)
+                                            self.priors.variances, self.protocol, p.to_pixels, p.offset)
         return [Face(b, float(s), None if points is None else points[i])
                 for i, (b, s) in enumerate(zip(boxes, scores))]
 

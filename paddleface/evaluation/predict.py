@@ -79,7 +79,7 @@ def eval_detector(record: ModelRecord, long_side, **kwargs):
             raise PaddleFaceError(f"{record.id}: --long-side must be one of "
                                   f"{[s or 'origin' for s in ev.long_sides]}")
         kwargs["long_side"] = long_side
-    return FaceDetector(record, protocol=ev.detection, **kwargs)
+    return FaceDetector(record, protocol=ev.detection, preprocess=ev.preprocess, **kwargs)
 
 
 def predict_widerface(det, images_dir: Path, pred_dir: Path, names: Iterable[str],

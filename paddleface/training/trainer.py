@@ -262,9 +262,10 @@ class Trainer:
                               None if landms is None else landms.astype("float32"),
                               loc_t, conf_t, landm_t if landms is not None else None,
                               self.record.train.neg_pos_ratio)
-        total = self.record.train.loc_weight * terms["loc"] + terms["conf"]
+        r = self.record.train
+        total = r.loc_weight * terms["loc"] + r.conf_weight * terms["conf"]
         if "landm" in terms:
-            total = total + terms["landm"]
+            total = total + r.landm_weight * terms["landm"]
         return total, terms
 
     def train(self) -> Dict:
