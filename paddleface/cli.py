@@ -119,8 +119,9 @@ def cmd_models(args) -> int:
                f"{p.resize} {p.size[0]}x{p.size[1]}" if p.resize != "fixed" else f"{p.size[0]}x{p.size[1]}")
         rows.append((r.id, f"{r.params / 1e3:.0f}k",
                      f"{r.flops / 1e9:.3f}@{r.flops_input[0]}x{r.flops_input[1]}", inp,
-                     "yes" if r.landmarks else "no", weights_available(r) or "download",
-                     r.checkpoint.license))
+                     "yes" if r.landmarks else "no",
+                     {"none": "not published"}.get(weights_available(r), weights_available(r) or "download"),
+                     r.checkpoint.license if r.checkpoint else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -131,6 +132,8 @@ def cmd_models(args) -> int:
 def cmd_convert(args) -> int:
     from .weights import convert_checkpoint, download
     record = get_record(args.id)
+    if record.checkpoint is None and not args.src:
+        raise PaddleFaceError(f"{record.id} has no published checkpoint to convert; pass --src")
     if args.src:
         out = convert_checkpoint(record, Path(args.src), Path(args.out) if args.out else None)
     else:

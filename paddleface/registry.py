@@ -126,7 +126,7 @@ class ModelRecord:
     preprocess: Preprocess
     detection: DetectionProtocol
     evaluation: EvalProtocol
-    checkpoint: Checkpoint
+    checkpoint: Optional[Checkpoint]  # None: no trained weights are published (train them)
     landmarks: bool
     params: int  # measured: sum of parameter sizes (BN statistics excluded)
     flops: int  # measured multiply-accumulates at ``flops_input``, counted by paddleface.profile
@@ -307,6 +307,28 @@ def _blaze_record(side: int, sha: str, params: int, flops: int) -> ModelRecord:
         train=replace(_BLAZE_RECIPE, input_size=(side, side)))
 
 
+def _lightweight(backbone: str):
+    def build():
+        from .models.lightweight import LightweightRetinaFace
+        return LightweightRetinaFace(backbone)
+    return build
+
+
+def _lwfd_record(name: str, backbone: str, batch: int, params: int, flops: int,
+                 ap: Tuple[float, float, float]) -> ModelRecord:
+    """midasklr/LightWeightFaceDetector: no checkpoint is reachable, the AP is its README's."""
+    return ModelRecord(
+        id=name, description=f"LightWeightFaceDetector, RetinaFace heads on {backbone}",
+        builder=_lightweight(backbone),
+        priors=PriorBoxes(((64, 128), (256, 512)), (16, 32)),  # its data/config.py
+        preprocess=_LM_PRE, detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=None,
+        landmarks=True, params=params, flops=flops, flops_input=(320, 240),
+        published_ap={"published (full val)": dict(zip(("easy", "medium", "hard"), ap))},
+        # data/config.py: 120 epochs, decay at 80 and 100, image size 640, loc weight 2
+        train=replace(_LM_RECIPE, epochs=120, milestones=(80, 100), batch_size=batch,
+                      input_size=(640, 640)))
+
+
 REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
     _ulfd_record("ulfd-slim-320", False, 320, 240, 264_732, 81_410_560,
                  "cd24abce45da5dbc7cfd8167cd3d5f955382dfc9d9ae9459f0026abd3c2e38a4",
@@ -347,6 +369,12 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                   179_312, 289_766_400),
     _blaze_record(640, "82d69f96f158f5a4c729b11c90083bfe1f65dde378be6e158b5cf74e6ecb9473",
                   179_312, 1_159_065_600),
+    _lwfd_record("lwfd-mnv2-0.1", "mobilenetv2_0.1", 64, 313_464, 49_848_160,
+                 (0.853, 0.689, 0.299)),
+    _lwfd_record("lwfd-mnv3-small", "mobilenetv3_small", 32, 689_904, 119_374_656,
+                 (0.934, 0.833, 0.385)),
+    _lwfd_record("lwfd-effnet-b0", "efficientnet_b0", 8, 4_287_452, 634_760_640,
+                 (0.932, 0.815, 0.370)),
 ]}
 
 

@@ -195,6 +195,9 @@ def resolve_weights(record: ModelRecord, explicit: Optional[str] = None,
         if not path.is_file():
             raise PaddleFaceError(f"{path}: no such weights file")
         return path if path.suffix in PADDLE_SUFFIXES else _from_torch_file(record, path)
+    if record.checkpoint is None:
+        raise PaddleFaceError(f"no trained weights are published for {record.id}: train it "
+                              f"(python tools/train.py --model {record.id}) and pass --weights")
     env = os.environ.get("PADDLEFACE_WEIGHTS")
     if env and (Path(env) / record.checkpoint.path).is_file():
         return _from_torch_file(record, Path(env) / record.checkpoint.path)
@@ -208,7 +211,9 @@ def resolve_weights(record: ModelRecord, explicit: Optional[str] = None,
 
 
 def weights_available(record: ModelRecord) -> str:
-    """Where the weights would come from without downloading: 'env', 'cache' or ''."""
+    """Where the weights would come from without downloading: 'env', 'cache', '' or 'none'."""
+    if record.checkpoint is None:
+        return "none"
     env = os.environ.get("PADDLEFACE_WEIGHTS")
     if env and (Path(env) / record.checkpoint.path).is_file():
         return "env"
