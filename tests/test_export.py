@@ -72,3 +72,19 @@ def test_export_refuses_a_bad_format_and_missing_toolchain(tmp_path, monkeypatch
     monkeypatch.setattr(ex, "ROOT", tmp_path)
     assert main(["export", "ulfd-rfb-320", "--format", "lite", "--out", str(tmp_path / "l")]) == 2
     assert "bash deploy/lite/setup.sh" in capsys.readouterr().err
+
+
+def test_blazeface_exports_and_trains_through_its_record(shared, tmp_path):
+    """BlazeFace goes through the same export and training code as every other id."""
+    out = tmp_path / "blaze"
+    assert main(["export", "blazeface-320", "--format", "inference", "--out", str(out)]) == 0
+    assert max(json.loads((out / "deploy.json").read_text())["export"]["max_abs_diff"].values()) < 1e-4
+    from conftest import build_voc
+    from paddleface.training.trainer import TrainConfig, Trainer
+    names = sorted((shared / "widerface/val/subset.txt").read_text().split())[:8]
+    voc = build_voc(shared, tmp_path / "voc", keep=lambda n: n in names)
+    result = Trainer(TrainConfig(model="blazeface-320", data_root=str(voc), split="test",
+                                 output_dir=str(tmp_path / "t"), batch_size=4, max_iters=2,
+                                 pretrained="upstream", val_every=0, save_every=0,
+                                 workers=0)).train()
+    assert result["steps"] == 2 and np.isfinite(result["history"][0]["loss"])
