@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from common import subset_label  # noqa: E402
 
 
 def main():
@@ -23,17 +25,10 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    subset = set((shared / "widerface/val/subset.txt").read_text().split())
     print(f"{'run':>3} {'images':>6} {'seconds':>8} {'images/s':>9} {'x upstream':>10}")
     with tempfile.TemporaryDirectory() as tmp:
-        label, keep, lines = Path(tmp) / "label.txt", False, []
-        for line in (shared / "widerface/val/label.txt").read_text().splitlines():
-            if line.startswith("#"):
-                keep = line[1:].strip() in subset
-            if keep:
-                lines.append(line)
-        label.write_text("\n".join(lines) + "\n")
-        n = sum(1 for l in lines if l.startswith("#"))
+        label = subset_label(Path(tmp) / "label.txt")
+        n = sum(1 for l in label.read_text().splitlines() if l.startswith("#"))
         for i in range(args.repeat):
             out = Path(tmp) / f"voc{i}"
             t = time.time()

@@ -25,10 +25,15 @@ BACKENDS = ["dygraph", "inference", "inference-onednn", "lite-x86", "onnxruntime
 SIZES = {"rfb-lm": (640, 480)}
 
 
+def bench_preprocess(rec, size):
+    """The record's preprocessing with a fixed (width, height) resize: every backend runs the
+    exported graph's input shape."""
+    from dataclasses import replace
+    return replace(rec.preprocess, resize="fixed", size=size)
+
+
 def worker(backend, model, threads, export_dir, runs, image):
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    import numpy as np
-
     from paddleface.image_io import read_image
     from paddleface.postprocess import postprocess
     from paddleface.preprocess import prepare
@@ -70,9 +75,9 @@ def worker(backend, model, threads, export_dir, runs, image):
     else:
         raise SystemExit(f"unknown backend {backend}")
     img = read_image(image)
-    x = prepare(rec.preprocess, img, size if rec.preprocess.resize == "fixed" else None,
-                -1 if rec.preprocess.resize == "fixed" else max(size)).tensor[None]
-    outs = run(x)
+    pre = bench_preprocess(rec, size)
+    x = prepare(pre, img).tensor[None]
+    run(x)
     # ONNX output order follows the graph; pick loc (last dim 4) and conf (last dim 2)
     def split(outs):
         outs = [o for o in outs if o is not None]
@@ -82,8 +87,7 @@ def worker(backend, model, threads, export_dir, runs, image):
         return loc, conf, lm
 
     def detect():
-        p = prepare(rec.preprocess, img, size if rec.preprocess.resize == "fixed" else None,
-                    -1 if rec.preprocess.resize == "fixed" else max(size))
+        p = prepare(pre, img)
         loc, conf, lm = split(run(p.tensor[None]))
         h, w = p.tensor.shape[1:]
         return postprocess(loc[0], conf[0], None if lm is None else lm[0], rec.priors(h, w),
@@ -113,14 +117,14 @@ def lite_worker(model, export_dir, runs, image):
     rec = get_record(model)
     size = SIZES.get(model, rec.preprocess.size)
     img = read_image(image)
-    fixed = rec.preprocess.resize == "fixed"
-    p = prepare(rec.preprocess, img, size if fixed else None, -1 if fixed else max(size))
+    pre = bench_preprocess(rec, size)
+    p = prepare(pre, img)
     outs, net_ms = run_lite(Path(export_dir) / "lite" / "model_x86.nb", p.tensor[None],
                             3 if rec.landmarks else 2, repeat=runs)
     t = []
     for _ in range(runs):
         s = time.perf_counter()
-        q = prepare(rec.preprocess, img, size if fixed else None, -1 if fixed else max(size))
+        q = prepare(pre, img)
         h, w = q.tensor.shape[1:]
         postprocess(outs[0][0], outs[1][0], outs[2][0] if len(outs) > 2 else None,
                     rec.priors(h, w), rec.priors.variances, rec.detection, q.to_pixels)

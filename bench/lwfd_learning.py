@@ -5,7 +5,6 @@ subset (no checkpoints are published): mean loss of the first and last iteration
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -15,12 +14,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 
 def main():
+    from common import convert_subset
     from paddleface.training.trainer import TrainConfig, Trainer
-    shared = Path(os.environ.get("PADDLEFACE_SHARED", ROOT.parent / "shared"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=["lwfd-mnv2-0.1", "lwfd-mnv3-small", "lwfd-effnet-b0"])
     ap.add_argument("--iters", type=int, default=60)
@@ -28,18 +28,7 @@ def main():
     ap.add_argument("--size", type=int, default=320)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        subset = set((shared / "widerface/val/subset.txt").read_text().split())
-        keep, lines = False, []
-        for line in (shared / "widerface/val/label.txt").read_text().splitlines():
-            if line.startswith("#"):
-                keep = line[1:].strip() in subset
-            if keep:
-                lines.append(line)
-        (Path(tmp) / "label.txt").write_text("\n".join(lines) + "\n")
-        subprocess.run([sys.executable, str(ROOT / "data/wider_face_2_voc_add_landmark.py"), "--quiet",
-                        "--sets", "val", "--images", f"val={shared / 'widerface/val/images'}",
-                        "--label", f"val={Path(tmp) / 'label.txt'}", "--out", f"{tmp}/voc"],
-                       check=True, stdout=subprocess.DEVNULL)
+        convert_subset(Path(tmp))
         print(f"{'model':16} {'iters':>5} {'loss first 10':>13} {'loss last 10':>12} {'img/s':>6}")
         for m in args.models:
             cfg = TrainConfig(model=m, data_root=f"{tmp}/voc", split="test", output_dir=f"{tmp}/{m}",

@@ -9,7 +9,6 @@ about 45 images/s steady, about 30 images/s over the 486-image epoch.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,30 +16,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 
 def main():
-    shared = Path(os.environ.get("PADDLEFACE_SHARED", ROOT.parent / "shared"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="ulfd-rfb-320")
     ap.add_argument("--batch-size", type=int, default=24)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
+    from common import convert_subset
     from paddleface.training.trainer import TrainConfig, Trainer
     with tempfile.TemporaryDirectory() as tmp:
-        subset = set((shared / "widerface/val/subset.txt").read_text().split())
-        keep, lines = False, []
-        for line in (shared / "widerface/val/label.txt").read_text().splitlines():
-            if line.startswith("#"):
-                keep = line[1:].strip() in subset
-            if keep:
-                lines.append(line)
-        (Path(tmp) / "label.txt").write_text("\n".join(lines) + "\n")
-        subprocess.run([sys.executable, str(ROOT / "data/wider_face_2_voc_add_landmark.py"), "--quiet",
-                        "--sets", "val", "--images", f"val={shared / 'widerface/val/images'}",
-                        "--label", f"val={Path(tmp) / 'label.txt'}", "--out", f"{tmp}/voc"],
-                       check=True, stdout=subprocess.DEVNULL)
+        convert_subset(Path(tmp))
         cfg = TrainConfig(model=args.model, data_root=f"{tmp}/voc", split="test",
                           output_dir=f"{tmp}/out", epochs=1, batch_size=args.batch_size,
                           workers=args.workers, val_every=0, save_every=0)

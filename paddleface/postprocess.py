@@ -26,7 +26,13 @@ def postprocess(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
         pixels or None; sorted by score, highest first.
     """
     scores = conf[:, 1]
+    # Greedy NMS never lets a box suppress a higher-scoring one, so boxes under the final
+    # threshold cannot change which boxes above it survive (nor the top-k and keep-k cuts,
+    # which take the highest scores first): dropping them first gives the same detections
+    # and spares NMS thousands of candidates (landmark models: 0.02 before NMS, 0.6 after).
     idx = np.flatnonzero(scores > protocol.score_threshold)
+    if protocol.final_threshold > protocol.score_threshold:
+        idx = idx[scores[idx] >= protocol.final_threshold]
     # decode only the priors that passed the threshold: the rest can never be reported
     boxes = decode_boxes(loc[idx], priors[idx], variances)
     if protocol.clamp_min is not None:

@@ -298,7 +298,7 @@ def _blaze_record(side: int, sha: str, params: int, flops: int) -> ModelRecord:
         id=f"blazeface-{side}", description=f"BlazeFace with 5 landmarks, letterbox {side}",
         builder=_blazeface(), priors=_BLAZE_PRIORS, preprocess=pre, detection=_BLAZE_DETECT,
         evaluation=ev, checkpoint=Checkpoint(f"blazeface/{fname}", _BLAZE_URL + fname, sha,
-                                             "unspecified (zineos/blazeface has no licence file)",
+                                             "none stated",
                                              "zineos/blazeface"),
         landmarks=True, params=params, flops=flops, flops_input=(side, side),
         published_ap={f"{side}x{side}": dict(zip(("easy", "medium", "hard"),

@@ -6,7 +6,7 @@ Inputs: loc (N, P, 4), conf (N, P, 2) logits, landms (N, P, 10) or None; targets
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 import paddle
 import paddle.nn.functional as F
