@@ -45,19 +45,27 @@ def add_model_args(p: argparse.ArgumentParser, default: Optional[str] = "rfb-lm"
 
 # ---------------------------------------------------------------------------- detect
 def cmd_detect(args) -> int:
-    import cv2
-
     from .detector import FaceDetector
-    from .draw import draw_faces
-    from .image_io import expand_inputs, is_video, read_image, video_frames
-
-    files, errors = expand_inputs(args.paths)
-    for _, msg in errors:
-        print(f"error: {msg}", file=sys.stderr)
     det = FaceDetector(args.model, weights=args.weights, device=args.device,
                        score_threshold=args.threshold, input_size=args.input_size,
                        long_side=args.long_side)
-    out_dir = Path(args.out) if args.out else None
+    return detect_inputs(det.detect, args.paths, args.out, args.json, {"model": args.model})
+
+
+def detect_inputs(detect, paths, out: Optional[str], json_path: Optional[str],
+                  header: Optional[dict] = None) -> int:
+    """Run ``detect(image) -> faces`` over images, folders and videos: drawings into ``out``,
+    all faces into ``json_path``. A bad input is reported and skipped; returns 1 if any failed.
+    (Shared by ``paddleface detect`` and deploy/python/infer.py.)"""
+    import cv2
+
+    from .draw import draw_faces
+    from .image_io import expand_inputs, is_video, read_image
+
+    files, errors = expand_inputs(paths)
+    for _, msg in errors:
+        print(f"error: {msg}", file=sys.stderr)
+    out_dir = Path(out) if out else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -65,11 +73,11 @@ def cmd_detect(args) -> int:
     for path in files:
         try:
             if is_video(path):
-                results[str(path)] = _detect_video(det, path, out_dir, video_frames, draw_faces)
+                results[str(path)] = _detect_video(detect, path, out_dir)
                 print(f"{path}: {len(results[str(path)])} frames")
                 continue
             image = read_image(path)
-            faces = det.detect(image)
+            faces = detect(image)
         except PaddleFaceError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
@@ -77,23 +85,25 @@ def cmd_detect(args) -> int:
         results[str(path)] = [f.to_dict() for f in faces]
         print(f"{path}: {len(faces)} faces")
         if out_dir:
-            target = out_dir / (path.stem + ".jpg")
-            cv2.imwrite(str(target), draw_faces(image, faces))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"model": args.model, "images": results}, indent=1))
+            cv2.imwrite(str(out_dir / (path.stem + ".jpg")), draw_faces(image, faces))
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(dict(header or {}, images=results), indent=1))
     if failed:
         print(f"{failed} of {len(files) + len(errors)} inputs failed", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _detect_video(det, path, out_dir, video_frames, draw_faces):
+def _detect_video(detect, path, out_dir):
     import cv2
+
+    from .draw import draw_faces
+    from .image_io import video_frames
     writer = None
     frames = []
     try:
         for frame in video_frames(path):
-            faces = det.detect(frame)
+            faces = detect(frame)
             frames.append([f.to_dict() for f in faces])
             if out_dir:
                 if writer is None:

@@ -12,14 +12,11 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from paddleface.cli import detect_inputs  # noqa: E402
 from paddleface.detector import Face  # noqa: E402
-from paddleface.draw import draw_faces  # noqa: E402
 from paddleface.errors import PaddleFaceError  # noqa: E402
-from paddleface.image_io import expand_inputs, is_video, read_image, video_frames  # noqa: E402
 from paddleface.postprocess import postprocess  # noqa: E402
 from paddleface.preprocess import prepare  # noqa: E402
 from paddleface.priors import PriorBoxes  # noqa: E402
@@ -92,33 +89,8 @@ def main(argv=None):
     except PaddleFaceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    files, errors = expand_inputs(args.paths)
-    failed = len(errors)
-    for _, msg in errors:
-        print(f"error: {msg}", file=sys.stderr)
-    out = Path(args.out) if args.out else None
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for f in files:
-        try:
-            if is_video(f):
-                results[str(f)] = [[x.to_dict() for x in det.detect(fr)] for fr in video_frames(f)]
-                continue
-            img = read_image(f)
-            faces = det.detect(img)
-        except PaddleFaceError as e:
-            print(f"error: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        results[str(f)] = [x.to_dict() for x in faces]
-        print(f"{f}: {len(faces)} faces")
-        if out:
-            cv2.imwrite(str(out / (f.stem + ".jpg")), draw_faces(img, faces))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"images": results}, indent=1))
-    return 1 if failed else 0
-
+    return detect_inputs(det.detect, args.paths, args.out, args.json,
+                         {"model_dir": args.model_dir})
 
 if __name__ == "__main__":
     sys.exit(main())
