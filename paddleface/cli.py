@@ -224,7 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_paddle() -> None:
+    """Keep Paddle's C++ log lines and its ccache warning out of a command's output."""
+    import warnings
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    warnings.filterwarnings("ignore", message="No ccache found")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    quiet_paddle()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
