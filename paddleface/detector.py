@@ -93,7 +93,6 @@ class FaceDetector:
                  long_side: Optional[int] = -1, protocol: Optional[DetectionProtocol] = None,
                  network=None, engine: str = "auto", threads: Optional[int] = None,
                  preprocess=None):
-        import paddle
         self.record = get_record(model) if isinstance(model, str) else model
         device = set_device(device)
         if network is not None:
@@ -114,7 +113,6 @@ class FaceDetector:
         self.input_size = tuple(input_size) if input_size else None
         self.preprocess = preprocess or self.record.preprocess
         self.long_side = long_side
-        self._paddle = paddle
 
     # ------------------------------------------------------------------ network
     def prepare(self, image: np.ndarray) -> Prepared:

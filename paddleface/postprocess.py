@@ -47,9 +47,6 @@ def postprocess(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
     boxes, kept_scores, prior_idx = boxes[keep], scores[idx][keep], idx[keep]
     if not in_pixels:
         boxes = boxes * scale + shift
-    if protocol.final_threshold > 0:
-        good = kept_scores >= protocol.final_threshold
-        boxes, kept_scores, prior_idx = boxes[good], kept_scores[good], prior_idx[good]
     points = None
     if landms is not None:
         points = decode_landmarks(landms[prior_idx], priors[prior_idx], variances) * to_pixels

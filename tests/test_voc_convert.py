@@ -9,6 +9,8 @@ import pytest
 
 from paddleface.datasets.voc import VOCFaceDataset, parse_annotation, validate_voc
 
+from conftest import subset_label_text
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "data" / "wider_face_2_voc_add_landmark.py"
 
@@ -20,14 +22,7 @@ def run(*args):
 
 def subset_label(shared, dest: Path) -> Path:
     """val/label.txt filtered to the images of val/subset.txt."""
-    subset = set((shared / "widerface/val/subset.txt").read_text().split())
-    out, keep = [], False
-    for line in (shared / "widerface/val/label.txt").read_text().splitlines():
-        if line.startswith("#"):
-            keep = line[1:].strip() in subset
-        if keep:
-            out.append(line)
-    dest.write_text("\n".join(out) + "\n")
+    dest.write_text(subset_label_text(shared))
     return dest
 
 

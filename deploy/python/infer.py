@@ -35,11 +35,10 @@ class ExportedDetector:
         pre = info["preprocess"]
         self.pre = Preprocess(**{**pre, "mean": tuple(pre["mean"]),
                                  "size": tuple(pre["size"]) if pre["size"] else None})
-        info_det = dict(info["detection"])
         a = info["anchors"]
         self.priors = PriorBoxes(tuple(tuple(m) for m in a["min_sizes"]), tuple(a["steps"]),
                                  tuple(a["variances"]), a["clip"], a["centers"])
-        self.protocol = DetectionProtocol(**info_det)
+        self.protocol = DetectionProtocol(**info["detection"])
         if threshold is not None:
             from dataclasses import replace
             self.protocol = replace(self.protocol, final_threshold=threshold,
