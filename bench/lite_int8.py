@@ -1,5 +1,7 @@
-"""Paddle Lite int8 (opt's int8 weight quantization) of a fixed-size model: .nb sizes and the
-WIDER AP of the fp32 and int8 x86 .nb files on the subset images of events 30-61.
+"""Paddle Lite int8 of a fixed-size model: post-training quantization calibrated on the subset
+images of events 0-29 (model_*_int8.nb) and opt's int8 weight quantization
+(model_*_int8_weights.nb). Prints the .nb sizes and the WIDER AP of the x86 files on the subset
+images of events 30-61.
 
     python bench/lite_int8.py [--model ulfd-rfb-320]
 
@@ -33,12 +35,15 @@ def main():
     ap.add_argument("--model", default="ulfd-rfb-320")
     args = ap.parse_args()
     rec = get_record(args.model)
-    names = [n for n in (shared / "widerface/val/subset.txt").read_text().split()
-             if int(n.split("--")[0]) >= 30]
+    subset = (shared / "widerface/val/subset.txt").read_text().split()
+    names = [n for n in subset if int(n.split("--")[0]) >= 30]
+    calib = [str(shared / "widerface/val/images" / n) for n in subset if int(n.split("--")[0]) < 30]
     gt = load_ground_truth(shared / "widerface/ground_truth")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        info = export_model(rec, "lite", tmp / "lite", int8=True)["export"]
+        (tmp / "calib.txt").write_text("\n".join(calib))
+        info = export_model(rec, "lite", tmp / "lite", int8=True,
+                            calib_images=str(tmp / "calib.txt"))["export"]
         images, scale = {}, {}
         for i, n in enumerate(names):
             img = read_image(shared / "widerface/val/images" / n)
@@ -47,7 +52,7 @@ def main():
             scale[f"i{i}"] = np.array([resized.shape[1] / fx, resized.shape[0] / fy], np.float32)
         np.savez(tmp / "images.npz", **images)
         rows = []
-        for variant in ("model_x86", "model_x86_int8"):
+        for variant in ("model_x86", "model_x86_int8", "model_x86_int8_weights"):
             out = tmp / f"{variant}.npz"
             subprocess.run([str(lite_python()), str(ROOT / "deploy/lite/lite_tool.py"), "run-many",
                             rec.id, str(tmp / "lite" / f"{variant}.nb"), str(tmp / "images.npz"),
@@ -63,12 +68,15 @@ def main():
                                  format_boxes(boxes, scores, rec.evaluation.box_format))
             ap_ = evaluate(read_predictions(pred), gt, subset=True).ap
             rows.append((variant, info["nb_bytes"][variant], ap_))
-    print(f"{'file':20} {'KB':>6} {'easy':>7} {'medium':>7} {'hard':>7}   ({len(names)} images, events 30-61)")
+    print(f"calibration: {info['calibration_images']} images (events 0-29); "
+          f"AP on {len(names)} images (events 30-61)")
+    print(f"{'file':28} {'KB':>6} {'easy':>7} {'medium':>7} {'hard':>7} {'easy vs fp32':>13}")
     for v, size, ap_ in rows:
-        print(f"{v + '.nb':20} {size / 1024:6.0f} {ap_['easy']:7.4f} {ap_['medium']:7.4f} {ap_['hard']:7.4f}")
-    arm = {k: v for k, v in info["nb_bytes"].items() if "arm" in k}
-    print("arm files (not runnable here): " + ", ".join(f"{k}.nb {v / 1024:.0f} KB" for k, v in arm.items()))
-    print(f"easy AP change int8 vs fp32: {rows[1][2]['easy'] - rows[0][2]['easy']:+.4f}")
+        print(f"{v + '.nb':28} {size / 1024:6.0f} {ap_['easy']:7.4f} {ap_['medium']:7.4f} "
+              f"{ap_['hard']:7.4f} {ap_['easy'] - rows[0][2]['easy']:+13.4f}")
+    for k, v in info["nb_bytes"].items():
+        if "arm" in k:
+            print(f"{k + '.nb':28} {v / 1024:6.0f}   (ARM: not runnable here)")
 
 
 if __name__ == "__main__":

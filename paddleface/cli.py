@@ -159,7 +159,7 @@ def cmd_convert(args) -> int:
 def cmd_export(args) -> int:
     from .export import export_model
     info = export_model(get_record(args.id), args.format, args.out, args.weights,
-                        args.input_size, args.check_image, args.int8)
+                        args.input_size, args.check_image, args.int8, args.calib_images)
     rep = info["export"]
     print(f"{args.id}: {args.format} export in {args.out} ({', '.join(rep['files'])}), "
           f"max abs difference from dygraph {rep['max_abs_diff']}")
@@ -216,7 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "inference, 640x480 for lite and onnx)")
     p.add_argument("--weights", help="a .pdparams or .pth file (default: resolved)")
     p.add_argument("--check-image", help="photo for the on-the-spot check")
-    p.add_argument("--int8", action="store_true", help="lite: also opt's int8 weight quantization")
+    p.add_argument("--int8", action="store_true",
+                   help="lite: also model_*_int8_weights.nb (opt's int8 weight quantization)")
+    p.add_argument("--calib-images", metavar="DIR|LIST.txt",
+                   help="lite: also model_*_int8.nb, post-training int8 quantization calibrated "
+                        "on these photos (a few hundred like the ones it will see)")
     p.set_defaults(func=cmd_export)
 
     from .evaluation.cli import register as register_eval

@@ -21,7 +21,7 @@ import numpy as np
 from .detector import load_network
 from .engine import InferenceEngine, deploy_info, input_spec_shape, save_static
 from .errors import PaddleFaceError
-from .image_io import read_image
+from .image_io import IMAGE_SUFFIXES, read_image
 from .preprocess import normalize
 from .registry import ModelRecord
 
@@ -65,11 +65,16 @@ def _max_diff(ours: List[np.ndarray], ref) -> float:
 
 def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] = None,
                  input_size: Optional[Tuple[int, int]] = None, check_image: Optional[str] = None,
-                 int8: bool = False) -> Dict:
-    """Export and check; returns the report also written into ``out_dir/deploy.json``."""
+                 int8: bool = False, calib_images: Optional[str] = None) -> Dict:
+    """Export and check; returns the report also written into ``out_dir/deploy.json``.
+
+    Lite only: ``int8`` adds opt's int8 weight quantization, ``calib_images`` (a folder or a
+    .txt list of photos) post-training int8 quantization calibrated on those photos."""
     import paddle
     out = Path(out_dir)
     net, wpath = load_network(record, weights)
+    if (int8 or calib_images) and fmt != "lite":
+        raise PaddleFaceError("--int8 and --calib-images apply to --format lite only")
     fixed = record.preprocess.resize == "fixed"
     size = tuple(input_size) if input_size else (record.preprocess.size if fixed else (640, 480))
     x = check_input(record, size, check_image)
@@ -90,7 +95,7 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
         report.update(_export_onnx(net, record, out, size, x, ref))
         shape = [1, 3, size[1], size[0]]
     elif fmt == "lite":
-        report.update(_export_lite(record, wpath, out, size, x, ref, int8))
+        report.update(_export_lite(record, wpath, out, size, x, ref, int8, calib_images))
         shape = [1, 3, size[1], size[0]]
     else:
         raise PaddleFaceError(f"--format must be inference, lite or onnx, not {fmt!r}")
@@ -137,21 +142,59 @@ def run_lite(nb: Path, x: np.ndarray, outputs: int, repeat: int = 1) -> Tuple[Li
         return [z[f"out{i}"] for i in range(outputs)], float(z["median_ms"])
 
 
-def _export_lite(record, wpath: Path, out: Path, size, x, ref, int8: bool) -> Dict:
+def calibration_images(source: str) -> List[Path]:
+    """Photos named by a folder (searched recursively) or a .txt file with one path per line."""
+    src = Path(source)
+    if src.is_dir():
+        files = sorted(f for f in src.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    elif src.is_file() and src.suffix == ".txt":
+        lines = [ln.strip() for ln in src.read_text().splitlines() if ln.strip()]
+        files = [Path(ln) if Path(ln).is_absolute() else src.parent / ln for ln in lines]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise PaddleFaceError(f"{src}: {len(missing)} listed photos do not exist, "
+                                  f"the first is {missing[0]}")
+    else:
+        raise PaddleFaceError(f"--calib-images {source}: expected a folder of photos or a .txt list")
+    if not files:
+        raise PaddleFaceError(f"--calib-images {source}: no .jpg/.png photos found")
+    return files
+
+
+def _write_calibration(files: List[Path], size, dest: Path) -> None:
+    """The photos resized to the export size (uint8 BGR, as the deploy code feeds them)."""
+    import cv2
+    np.savez(dest, **{f"c{i}": cv2.resize(read_image(str(f)), size, interpolation=cv2.INTER_LINEAR)
+                      for i, f in enumerate(files)})
+
+
+def _export_lite(record, wpath: Path, out: Path, size, x, ref, int8: bool,
+                 calib_images: Optional[str]) -> Dict:
     py = lite_python()
-    cmd = [str(py), str(ROOT / "deploy/lite/lite_tool.py"), "export", record.id, str(wpath),
-           str(out), f"{size[0]}x{size[1]}"] + (["--int8"] if int8 else [])
-    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    calib = calibration_images(calib_images) if calib_images else None
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [str(py), str(ROOT / "deploy/lite/lite_tool.py"), "export", record.id, str(wpath),
+               str(out), f"{size[0]}x{size[1]}"] + (["--int8"] if int8 else [])
+        if calib:
+            _write_calibration(calib, size, Path(tmp) / "calib.npz")
+            cmd += ["--calib", str(Path(tmp) / "calib.npz")]
+        r = subprocess.run(cmd, capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     if r.returncode != 0:
         raise PaddleFaceError(f"Paddle Lite export failed: {r.stderr.strip()[-800:]}")
-    sizes = json.loads(r.stdout.strip().splitlines()[-1])["nb_bytes"]
+    tool = json.loads(r.stdout.strip().splitlines()[-1])
+    sizes = tool["nb_bytes"]
     n_out = 3 if record.landmarks else 2
     outs, _ = run_lite(out / "model_x86.nb", x, n_out)
     report = {"max_abs_diff": _max_diff(outs, ref), "nb_bytes": sizes,
-              "files": sorted(f"{k}.nb" for k in sizes), "arm_tested": False}
-    if int8:
-        outs8, _ = run_lite(out / "model_x86_int8.nb", x, n_out)
-        report["int8_max_abs_diff"] = _max_diff(outs8, ref)
+              "files": sorted(f"{k}.nb" for k in sizes), "arm_tested": False,
+              "calibration_images": tool.get("calibration_images", 0),
+              "folded_bias_reshapes": tool["folded_bias_reshapes"]}
+    # int8 outputs differ from fp32 by design: reported, judged by AP (bench/lite_int8.py)
+    for variant in ("model_x86_int8_weights", "model_x86_int8"):
+        if variant in sizes:
+            outs8, _ = run_lite(out / f"{variant}.nb", x, n_out)
+            report[f"{variant}_max_abs_diff"] = _max_diff(outs8, ref)
     for leftover in ("model.pdiparams.info",):
         (out / leftover).unlink(missing_ok=True)
     shutil.rmtree(out / "__pycache__", ignore_errors=True)
