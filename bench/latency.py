@@ -5,7 +5,9 @@ Runtime and OpenCV DNN (both on our ONNX export), network alone and end to end.
         [--threads 1 2] [--backends ...]
 
 rfb-lm runs at 640x480. Each (model, backend, threads) is measured in its own process:
-median of --runs runs after 10 warm-up runs. "e2e" is the whole detection of a decoded photo
+median of --runs runs after 10 warm-up runs; this is repeated --repeats times, interleaved
+over the backends, and the fastest repeat is kept (run-to-run variation on a shared 2-core VM
+is +-30%). "e2e" is the whole detection of a decoded photo
 (preprocessing, network, decoding, NMS) with paddleface's numpy pre/post-processing, the same
 for every backend. Lite's Python API sets no thread count (its x86 kernels choose).
 """
@@ -156,6 +158,7 @@ def main():
     ap.add_argument("--backends", nargs="+", default=BACKENDS)
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--image", default=None)
     ap.add_argument("--worker", nargs=4, metavar=("BACKEND", "MODEL", "THREADS", "DIR"))
     args = ap.parse_args()
@@ -167,26 +170,41 @@ def main():
             return lite_worker(m, d, args.runs, image)
         return worker(b, m, int(t), d, args.runs, image)
     print(f"{'model':14} {'backend':18} {'thr':>3} {'net ms':>8} {'e2e ms':>8} {'file KB':>8}")
+    ratios = []
     for model in args.models:
         with tempfile.TemporaryDirectory() as tmp:
             sizes = export_all(model, Path(tmp))
             for threads in args.threads:
-                for b in args.backends:
-                    if b == "lite-x86" and threads != args.threads[0]:
+                backends = [b for b in args.backends
+                            if b != "lite-x86" or threads == args.threads[0]]
+                best, failed = {}, {}
+                for _ in range(args.repeats):
+                    for b in backends:
+                        r = subprocess.run([sys.executable, __file__, "--runs", str(args.runs),
+                                            "--image", image, "--worker", b, model, str(threads),
+                                            tmp], capture_output=True, text=True)
+                        if r.returncode != 0:
+                            failed[b] = r.stderr.strip()[-200:]
+                            continue
+                        res = json.loads(r.stdout.strip().splitlines()[-1])
+                        old = best.get(b, {"net": float("inf"), "e2e": float("inf")})
+                        best[b] = {k: min(old[k], res[k]) for k in ("net", "e2e")}
+                for b in backends:
+                    thr = "-" if b == "lite-x86" else str(threads)
+                    if b not in best:
+                        print(f"{model:14} {b:18} {thr:>3}   failed: {failed.get(b)}")
                         continue
-                    r = subprocess.run([sys.executable, __file__, "--runs", str(args.runs),
-                                        "--image", image, "--worker", b, model, str(threads), tmp],
-                                       capture_output=True, text=True)
-                    if r.returncode != 0:
-                        print(f"{model:14} {b:18} {threads:3d}   failed: {r.stderr.strip()[-200:]}")
-                        continue
-                    res = json.loads(r.stdout.strip().splitlines()[-1])
                     fmt = {"dygraph": None, "inference": "inference", "inference-onednn": "inference",
                            "lite-x86": "lite", "onnxruntime": "onnx", "opencv-dnn": "onnx"}[b]
                     kb = f"{sizes[fmt] / 1024:.0f}" if fmt in sizes else "-"
-                    thr = "-" if b == "lite-x86" else str(threads)
-                    print(f"{model:14} {b:18} {thr:>3} {res['net']:8.2f} {res['e2e']:8.2f} {kb:>8}",
-                          flush=True)
+                    print(f"{model:14} {b:18} {thr:>3} {best[b]['net']:8.2f} {best[b]['e2e']:8.2f} "
+                          f"{kb:>8}", flush=True)
+                if "inference-onednn" in best and "onnxruntime" in best:
+                    ratios.append((model, threads,
+                                   best["inference-onednn"]["net"] / best["onnxruntime"]["net"]))
+    for model, threads, ratio in ratios:
+        print(f"Paddle Inference (oneDNN) / ONNX Runtime, {model}, {threads} thread(s): "
+              f"{ratio:.2f}x (goal 1.2x)")
 
 
 if __name__ == "__main__":

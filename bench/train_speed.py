@@ -1,11 +1,12 @@
 """Training throughput (images/s) of tools/train.py's loop on the converted val subset.
 
-    python bench/train_speed.py [--model ulfd-rfb-320] [--batch-size 24] [--workers 2]
+    python bench/train_speed.py [--model ulfd-rfb-320] [--batch-size 24] [--workers 2] [--profile]
 
 Builds the VOC tree of the 487 labelled subset images with the converter, then prints
 steady-state images/s (10 iterations after 2 warm-up ones) and images/s over one whole epoch
 with the loader start-up. Upstream PyTorch on this machine (RFB-320, batch 24, 2 workers):
-about 45 images/s steady, about 30 images/s over the 486-image epoch.
+about 45 images/s steady, about 30 images/s over the 486-image epoch. ``--profile`` also
+prints Paddle's operator summary of 3 model steps (where the step time goes).
 """
 import argparse
 import os
@@ -20,11 +21,27 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 
+def profile_steps(trainer, batch, steps=3):
+    import paddle.profiler as profiler
+    p = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU])
+    p.start()
+    for _ in range(steps):
+        total, _ = trainer._loss(batch)
+        total.backward()
+        trainer.optimizer.step()
+        trainer.optimizer.clear_grad()
+        p.step()
+    p.stop()
+    p.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False,
+              time_unit="ms")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="ulfd-rfb-320")
     ap.add_argument("--batch-size", type=int, default=24)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     from common import convert_subset
     from paddleface.training.trainer import TrainConfig, Trainer
@@ -48,6 +65,8 @@ def main():
             if i == 12:
                 break
         steady = (times[-1][0] - times[2][0]) / 10
+        if args.profile:
+            profile_steps(trainer, batch)
         t0 = time.time()
         n = len(Trainer(cfg).train_set)
         trainer2 = Trainer(cfg)

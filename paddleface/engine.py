@@ -1,7 +1,7 @@
 """Ways to run a network: Paddle dygraph, or a Paddle Inference predictor of its static graph.
 
 Both map an (N, 3, H, W) float32 batch to numpy ``(loc, conf, landms or None)``. Paddle
-Inference with oneDNN is several times faster on CPU than dygraph (ulfd-rfb-320: 3.8 ms
+Inference with oneDNN is several times faster on CPU than dygraph (ulfd-rfb-320: 4.6 ms
 against 19 ms here), so the detector uses it by default on CPU.
 """
 from __future__ import annotations
