@@ -2,7 +2,7 @@
 
 Both map an (N, 3, H, W) float32 batch to numpy ``(loc, conf, landms or None)``. Paddle
 Inference with oneDNN is several times faster on CPU than dygraph (ulfd-rfb-320: 4.6 ms
-against 19 ms here), so the detector uses it by default on CPU.
+against 17 ms here), so the detector uses it by default on CPU.
 """
 from __future__ import annotations
 
