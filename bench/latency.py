@@ -54,7 +54,8 @@ def worker(backend, model, threads, export_dir, runs, image):
     elif backend.startswith("inference"):
         from paddleface.engine import InferenceEngine
         eng = InferenceEngine(d / "inference" / "model", "cpu", threads,
-                              onednn=backend.endswith("onednn"))
+                              onednn=backend.endswith("onednn"),
+                              skip_passes=rec.onednn_skip_passes)
         run = lambda x: eng(x)  # noqa: E731
     elif backend == "onnxruntime":
         import onnxruntime as ort

@@ -64,7 +64,7 @@ def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str
         raise PaddleFaceError(f"engine must be auto, dygraph or inference, not {engine!r}")
     prefix = cached_static_model(net, record, weights_path, input_size)
     return InferenceEngine(prefix, device=device, threads=threads,
-                           onednn=record.inference_onednn)
+                           skip_passes=record.onednn_skip_passes)
 
 
 class FaceDetector:

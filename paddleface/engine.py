@@ -17,8 +17,11 @@ import numpy as np
 from .registry import ModelRecord
 
 # Passes that break graphs of ours under oneDNN in Paddle 3.3.1: the reshape fusion fails to
-# build on the (conv, transpose, reshape) head pattern.
-ONEDNN_BROKEN_PASSES = ("operator_reshape_onednn_fuse_pass",)
+# build on the (conv, transpose, reshape) head pattern; the conv + concat + activation fusion
+# fails on the RetinaFace SSH modules ("attr fuse_activation not found"). Records add their own
+# (ModelRecord.onednn_skip_passes).
+ONEDNN_BROKEN_PASSES = ("operator_reshape_onednn_fuse_pass",
+                        "conv_concat_activation_onednn_fuse_pass")
 
 
 class DygraphEngine:
@@ -73,6 +76,7 @@ def deploy_info(record: ModelRecord, shape: Sequence) -> dict:
         "anchors": {"min_sizes": [list(m) for m in a.min_sizes], "steps": list(a.steps),
                     "variances": list(a.variances), "clip": a.clip, "centers": a.centers},
         "detection": asdict(d),
+        "onednn_skip_passes": list(record.onednn_skip_passes),
     }
 
 
@@ -103,7 +107,8 @@ class InferenceEngine:
     name = "inference"
 
     def __init__(self, prefix: Path, device: str = "cpu", threads: Optional[int] = None,
-                 onednn: bool = True, gpu_mem_mb: int = 256, tensorrt: bool = False):
+                 onednn: bool = True, gpu_mem_mb: int = 256, tensorrt: bool = False,
+                 skip_passes: Sequence[str] = ()):
         from paddle import inference
         graph, params = model_files(prefix)
         cfg = inference.Config(graph, params)
@@ -120,7 +125,7 @@ class InferenceEngine:
             cfg.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
             if onednn:
                 cfg.enable_mkldnn()
-                for p in ONEDNN_BROKEN_PASSES:
+                for p in (*ONEDNN_BROKEN_PASSES, *skip_passes):
                     cfg.delete_pass(p)
             else:
                 cfg.disable_mkldnn()
@@ -141,9 +146,14 @@ class InferenceEngine:
 def cached_static_model(net, record: ModelRecord, weights_path: Path,
                         input_size: Optional[Tuple[int, int]] = None) -> Path:
     """The static graph of ``net`` under $PADDLEFACE_HOME/inference, exported once per
-    (weights file, input shape)."""
+    (weights file, input shape, model code and Paddle version: a new release must not run a
+    graph traced by the old code)."""
+    import paddle
+
     from .weights import home, sha256_of
+    code = b"".join(f.read_bytes() for f in sorted((Path(__file__).parent / "models").glob("*.py")))
     key = hashlib.sha256(f"{sha256_of(weights_path)}{input_spec_shape(record, input_size)}"
+                         f"{hashlib.sha256(code).hexdigest()}{paddle.__version__}"
                          .encode()).hexdigest()[:16]
     out_dir = home() / "inference" / f"{record.id}-{key}"
     prefix = out_dir / "model"

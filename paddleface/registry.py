@@ -136,9 +136,9 @@ class ModelRecord:
     # the ImageNet backbone checkpoint and the prefix of its keys inside this network
     backbone: Optional[Checkpoint] = None
     backbone_prefix: str = ""
-    # Paddle Inference 3.3.1's oneDNN passes crash (SIGSEGV while fusing conv + activation)
-    # on the RetinaFace graph; those records run Paddle Inference without oneDNN.
-    inference_onednn: bool = True
+    # Paddle Inference oneDNN passes to skip for this graph (on top of engine.ONEDNN_BROKEN_PASSES):
+    # Paddle 3.3.1's conv + LeakyReLU fusion crashes (SIGSEGV) on the RetinaFace graph.
+    onednn_skip_passes: Tuple[str, ...] = ()
 
     def build(self):
         """A freshly initialised network (train mode)."""
@@ -236,10 +236,10 @@ _MNET_BACKBONE = Checkpoint("retinaface/mobilenetV1X0.25_pretrain.tar",
 
 
 def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: Checkpoint,
-               params: int, flops: int, ap: Dict, onednn: bool = True,
+               params: int, flops: int, ap: Dict, onednn_skip_passes: Tuple[str, ...] = (),
                recipe: TrainRecipe = _LM_RECIPE, backbone: Optional[Checkpoint] = None
                ) -> ModelRecord:
-    return ModelRecord(inference_onednn=onednn, train=recipe, backbone=backbone,
+    return ModelRecord(onednn_skip_passes=onednn_skip_passes, train=recipe, backbone=backbone,
                        backbone_prefix="body." if backbone else "",
         id=name, description=description, builder=builder, priors=priors, preprocess=_LM_PRE,
         detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=ckpt, landmarks=True,
@@ -356,14 +356,15 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                _retinaface(0.0), _MNET_LM_PRIORS,
                _fd1mb("mobilenet0.25_Final.pth",
                       "ed6fa7d45a5179f03cb5ce82c73b0c6711372968e53782e88395acee88d319e1"),
-               433_296, 735_859_200, _published("mnet-lm"), onednn=False,
+               433_296, 735_859_200, _published("mnet-lm"),
                backbone=_MNET_BACKBONE),
     _lm_record("retinaface-mnet", "Pytorch_Retinaface mobilenet0.25, original anchors",
                _retinaface(0.1), _RETINA_PRIORS,
                Checkpoint("retinaface/mobilenet0.25_Final.pth", _RETINA_URL + "mobilenet0.25_Final.pth",
                           "eb3e68e0692a7cfc8d99a93ec98063ccbd5bb866aafaf25453d27b500b7b514d", "MIT",
                           "biubug6/Pytorch_Retinaface"),
-               433_296, 735_859_200, _published("retinaface-mnet"), onednn=False,
+               433_296, 735_859_200, _published("retinaface-mnet"),
+               onednn_skip_passes=("conv_activation_onednn_fuse_pass",),
                recipe=replace(_LM_RECIPE, input_size=(640, 640)), backbone=_MNET_BACKBONE),
     _blaze_record(320, "1be0bce373ef2fd080ad06838fa285ade1c1da940329ffddbe4435c6e6722421",
                   179_312, 289_766_400),

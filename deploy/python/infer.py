@@ -55,7 +55,7 @@ class ExportedDetector:
         else:
             from paddleface.engine import InferenceEngine
             eng = InferenceEngine(d / "model", device=device, threads=threads, onednn=onednn,
-                                  tensorrt=trt)
+                                  tensorrt=trt, skip_passes=info.get("onednn_skip_passes", ()))
             self.run = lambda x: [o for o in eng(x) if o is not None]
 
     def detect(self, image):

@@ -164,9 +164,18 @@ def run_heads(features: Sequence[paddle.Tensor], heads: Sequence[nn.Layer],
 
 
 def upsample_like(x: paddle.Tensor, ref: paddle.Tensor) -> paddle.Tensor:
-    """Nearest-neighbour resize of ``x`` to the spatial size of ``ref`` (as F.interpolate(size=))."""
-    # paddle.shape keeps the size symbolic when the graph is exported with dynamic H, W
-    return F.interpolate(x, size=paddle.shape(ref)[2:4], mode="nearest")
+    """Nearest-neighbour resize of ``x`` (N, C, H, W) to the spatial size of ``ref``, which must
+    be (2H or 2H-1, 2W or 2W-1), as between neighbouring FPN levels.
+
+    Each pixel repeated 2x2, then cropped: for those sizes this equals F.interpolate(size=,
+    mode="nearest") exactly. The interp op is avoided because its float-array attribute stops
+    Paddle 3.3.1's oneDNN executor from running the graph.
+    """
+    cols = paddle.reshape(paddle.stack([x, x], axis=-1), [0, 0, 0, -1])   # (N, C, H, 2W)
+    rows = paddle.concat([cols, cols], axis=-1)                            # (N, C, H, 4W)
+    up = paddle.reshape(rows, [0, 0, -1, paddle.shape(cols)[3]])          # (N, C, 2H, 2W)
+    size = paddle.shape(ref)  # symbolic when the graph is exported with dynamic H, W
+    return up[:, :, :size[2], :size[3]]
 
 
 def optional_softmax(conf: paddle.Tensor, training: bool) -> paddle.Tensor:
