@@ -71,10 +71,12 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
     Lite only: ``int8`` adds opt's int8 weight quantization, ``calib_images`` (a folder or a
     .txt list of photos) post-training int8 quantization calibrated on those photos."""
     import paddle
-    out = Path(out_dir)
-    net, wpath = load_network(record, weights)
+    # the user's mistakes first, before weights are loaded or converted
     if (int8 or calib_images) and fmt != "lite":
         raise PaddleFaceError("--int8 and --calib-images apply to --format lite only")
+    calib = calibration_images(calib_images) if calib_images else None
+    out = Path(out_dir)
+    net, wpath = load_network(record, weights)
     fixed = record.preprocess.resize == "fixed"
     size = tuple(input_size) if input_size else (record.preprocess.size if fixed else (640, 480))
     x = check_input(record, size, check_image)
@@ -96,7 +98,7 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
         report.update(_export_onnx(net, record, out, size, x, ref))
         shape = [1, 3, size[1], size[0]]
     elif fmt == "lite":
-        report.update(_export_lite(record, wpath, out, size, x, ref, int8, calib_images))
+        report.update(_export_lite(record, wpath, out, size, x, ref, int8, calib))
         shape = [1, 3, size[1], size[0]]
     else:
         raise PaddleFaceError(f"--format must be inference, lite or onnx, not {fmt!r}")
@@ -150,8 +152,8 @@ def _repair_leaky_relu(graph_json: Path, onnx_path: Path) -> None:
     if len(set(slopes)) != 1 and len(slopes) != len(nodes):
         raise PaddleFaceError(f"{onnx_path}: cannot match {len(nodes)} LeakyRelu nodes to the "
                               f"graph's {len(slopes)} slopes")
-    for i, node in enumerate(nodes):
-        alpha = slopes[0] if len(set(slopes)) == 1 else slopes[i]
+    alphas = slopes * len(nodes) if len(set(slopes)) == 1 else slopes
+    for node, alpha in zip(nodes, alphas):
         for attr in node.attribute:
             if attr.name == "alpha":
                 attr.f = alpha
@@ -199,9 +201,8 @@ def _write_calibration(files: List[Path], size, dest: Path) -> None:
 
 
 def _export_lite(record, wpath: Path, out: Path, size, x, ref, int8: bool,
-                 calib_images: Optional[str]) -> Dict:
+                 calib: Optional[List[Path]]) -> Dict:
     py = lite_python()
-    calib = calibration_images(calib_images) if calib_images else None
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [str(py), str(ROOT / "deploy/lite/lite_tool.py"), "export", record.id, str(wpath),
                str(out), f"{size[0]}x{size[1]}"] + (["--int8"] if int8 else [])

@@ -89,18 +89,17 @@ def tidy_for_lite(src_prefix: str, dst_prefix: str, strip: bool = True) -> int:
     return folded
 
 
-def give_weights_headroom(program, scope) -> int:
+def give_weights_headroom(program, scope) -> None:
     """Requantize the int8 conv weights to 7 bits (kept in int8, scale doubled).
 
     Lite's x86 int8 convolution multiplies unsigned 8-bit activations by signed 8-bit weights
     with a saturating 16-bit pairwise sum (255 * 127 * 2 > 32767): with full-range weights the
     x86 .nb of ulfd-rfb-320 lost 0.14 Easy AP. Weights within +-64 cannot saturate (255 * 64 * 2
-    < 32767); the ARM kernels need no headroom but run the same file. Returns the layer count.
+    < 32767); the ARM kernels need no headroom but run the same file.
     """
     import paddle
     block = program.global_block()
     producer = {name: op for op in block.ops for name in op.output_arg_names}
-    done = 0
     for op in block.ops:
         if op.type != "fake_channel_wise_dequantize_max_abs":
             continue
@@ -110,8 +109,6 @@ def give_weights_headroom(program, scope) -> int:
         w = np.array(weight)
         weight.set(np.round(w / 2).astype(w.dtype), paddle.CPUPlace())
         scales.set((np.array(scales) * 2).astype(np.float32), paddle.CPUPlace())
-        done += 1
-    return done
 
 
 def quantize_post_training(record, src_prefix: str, calib: Path, dst_prefix: str) -> int:
