@@ -113,6 +113,18 @@ class TrainRecipe:
     landm_weight: float = 1.0
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    # how the upstream trainer builds the network from scratch (paddleface.training.init)
+    init: str = "torch_default"
+    # "epoch": MultiStepLR stepped once per epoch (ULFD's train.py); "iteration": the step
+    # index rises at iteration milestone * ceil(images / batch) (Face-Detector-1MB,
+    # Pytorch_Retinaface and their descendants)
+    lr_step_unit: str = "epoch"
+    # added to every VOC coordinate when read (ULFD's VOCDataset subtracts 1: "Matlab indices")
+    voc_box_offset: float = 0.0
+    # --base-net / --pretrained-ssd (ULFD's init_from_base_net / init_from_pretrained_ssd):
+    # the parameter prefix of the backbone and of the prediction heads
+    base_prefix: Optional[str] = None
+    head_prefixes: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,7 +225,9 @@ def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
                  sha: str, ap: Dict) -> ModelRecord:
     # train.py of ULFD: 200 epochs, multi-step at 95 and 150, lr 1e-2, batch 24
     recipe = TrainRecipe(200, (95, 150), 1e-2, 24, (w, h), "ulfd", match_iou=0.35,
-                         iou_eps=1e-5, neg_pos_ratio=3, loc_weight=1.0)
+                         iou_eps=1e-5, neg_pos_ratio=3, loc_weight=1.0, voc_box_offset=-1.0,
+                         base_prefix="base_net",
+                         head_prefixes=("classification_headers", "regression_headers"))
     fname = f"version-{'RFB' if rfb else 'slim'}-{w}.pth"
     return ModelRecord(
         id=name, description=f"ULFD version-{'RFB' if rfb else 'slim'}, {w}x{h}, boxes only",
@@ -228,7 +242,8 @@ def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
 # Face-Detector-1MB's data/config.py: 250 epochs, decay at 190 and 220, lr 1e-3, batch 32,
 # image size 300; Pytorch_Retinaface's cfg_mnet is the same at image size 640.
 _LM_RECIPE = TrainRecipe(250, (190, 220), 1e-3, 32, (300, 300), "retinaface", match_iou=0.35,
-                         force_min_iou=0.2, neg_pos_ratio=7, loc_weight=2.0)
+                         force_min_iou=0.2, neg_pos_ratio=7, loc_weight=2.0,
+                         lr_step_unit="iteration")
 _MNET_BACKBONE = Checkpoint("retinaface/mobilenetV1X0.25_pretrain.tar",
                             _RETINA_URL + "mobilenetV1X0.25_pretrain.tar",
                             "75c37f8d438b7c6aed2e6b310fd0540c40dabf0dd820770bd7082668dfd7c1c1",
@@ -283,7 +298,7 @@ _BLAZE_DETECT = DetectionProtocol(0.3, 2000, 0.1, 1000, final_threshold=0.3)
 # config.py cfg_blaze: batch 256, 200 epochs, decay at 130/160/175/185, loss weights 1/6/0.1
 _BLAZE_RECIPE = TrainRecipe(200, (130, 160, 175, 185), 1e-3, 256, (320, 320), "retinaface",
                             match_iou=0.35, force_min_iou=0.2, neg_pos_ratio=7, loc_weight=1.0,
-                            conf_weight=6.0, landm_weight=0.1)
+                            conf_weight=6.0, landm_weight=0.1, lr_step_unit="iteration")
 
 
 def _blaze_record(side: int, sha: str, params: int, flops: int) -> ModelRecord:

@@ -39,6 +39,13 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pretrained", default="none",
                    help="none, upstream (converted release), backbone (ImageNet) or a weights file")
+    p.add_argument("--pretrained-ssd", metavar="FILE",
+                   help="a whole checkpoint of this model (.pth through the x2paddle import, or "
+                        ".pdparams): load all but the heads, re-initialise the heads (ULFD's "
+                        "--pretrained_ssd)")
+    p.add_argument("--base-net", metavar="FILE",
+                   help="backbone weights (.pth or .pdparams): load the base net, initialise "
+                        "every other layer (ULFD's --base_net)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pdstate")
     p.add_argument("--save-every", type=int, default=10)
     p.add_argument("--val-every", type=int, default=5)

@@ -23,25 +23,58 @@ class Sample:
     has_lm: np.ndarray  # (N,) bool
 
 
-def photometric_distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """SSD's distortion: brightness, contrast (before or after), saturation, hue."""
+def ssd_photometric_distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """SSD's PhotometricDistort as ULFD runs it, on a float image: brightness +-32, then
+    contrast 0.5-1.5 either first or last around saturation 0.5-1.5 and hue +-18 degrees in
+    HSV, then a random channel permutation; each step half of the time. Nothing is clipped:
+    upstream lets values leave [0, 255], and the network sees them."""
     img = img.astype(np.float32)  # a copy
     if rng.random() < 0.5:
-        img += rng.uniform(-32, 32)
+        img += np.float32(rng.uniform(-32, 32))
     contrast_first = rng.random() < 0.5
     if contrast_first and rng.random() < 0.5:
-        img *= rng.uniform(0.5, 1.5)
-    hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.float32), cv2.COLOR_BGR2HSV)
+        img *= np.float32(rng.uniform(0.5, 1.5))
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
     if rng.random() < 0.5:
-        hsv[..., 1] *= rng.uniform(0.5, 1.5)
+        hsv[..., 1] *= np.float32(rng.uniform(0.5, 1.5))
     if rng.random() < 0.5:
-        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-18, 18)) % 360.0
+        hue = hsv[..., 0] + np.float32(rng.uniform(-18, 18))
+        hue[hue > 360.0] -= 360.0
+        hue[hue < 0.0] += 360.0
+        hsv[..., 0] = hue
     img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
     if not contrast_first and rng.random() < 0.5:
-        img *= rng.uniform(0.5, 1.5)
-    if rng.random() < 0.5:  # SSD's RandomLightingNoise: a random channel permutation
+        img *= np.float32(rng.uniform(0.5, 1.5))
+    if rng.random() < 0.5:  # RandomLightingNoise: one of the 6 channel orders
         img = img[..., rng.permutation(3)]
-    return np.clip(img, 0, 255)
+    return img
+
+
+def _clip_convert(channel: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
+    return np.clip(channel.astype(np.float64) * alpha + beta, 0, 255).astype(np.uint8)
+
+
+def retinaface_distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Pytorch_Retinaface's ``_distort`` on a uint8 image (float input is rounded first):
+    brightness +-32 and contrast 0.5-1.5 clipped to [0, 255] at each step, saturation
+    0.5-1.5 and hue +-18 in OpenCV's uint8 HSV (hue in [0, 180)), contrast either before or
+    after the HSV steps; each step half of the time; no channel permutation."""
+    if img.dtype != np.uint8:
+        img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    contrast_first = rng.random() < 0.5
+    if rng.random() < 0.5:
+        img = _clip_convert(img, beta=rng.uniform(-32, 32))
+    if contrast_first and rng.random() < 0.5:
+        img = _clip_convert(img, alpha=rng.uniform(0.5, 1.5))
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    if rng.random() < 0.5:
+        hsv[..., 1] = _clip_convert(hsv[..., 1], alpha=rng.uniform(0.5, 1.5))
+    if rng.random() < 0.5:
+        hsv[..., 0] = (hsv[..., 0].astype(np.int64) + int(rng.integers(-18, 19))) % 180
+    img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    if not contrast_first and rng.random() < 0.5:
+        img = _clip_convert(img, alpha=rng.uniform(0.5, 1.5))
+    return img.astype(np.float32)
 
 
 def mirror(s: Sample, rng: np.random.Generator, normalised: bool = False) -> Sample:
@@ -113,14 +146,19 @@ def _crop(s: Sample, x0: int, y0: int, x1: int, y1: int) -> Sample:
 
 
 def square_crop(s: Sample, rng: np.random.Generator) -> Sample:
-    """RetinaFace's crop: a random square of 0.3-1.0 of the short side holding a face centre."""
+    """RetinaFace's ``_crop``: a random square of 0.3, 0.45, 0.6, 0.8 or 1.0 of the short side
+    that holds at least one whole face; faces whose centre falls inside are kept and clipped.
+    After 250 failed draws the image is kept whole (and later padded to a square)."""
     h, w = s.image.shape[:2]
     for _ in range(250):
         side = int(rng.choice([0.3, 0.45, 0.6, 0.8, 1.0]) * min(h, w))
         x0 = 0 if w == side else int(rng.integers(0, w - side))
         y0 = 0 if h == side else int(rng.integers(0, h - side))
+        whole = ((s.boxes[:, :2] >= [x0, y0]) & (s.boxes[:, 2:] <= [x0 + side, y0 + side])).all(1)
+        if not whole.any():
+            continue
         out = _crop(s, x0, y0, x0 + side, y0 + side)
-        if len(out.boxes) and ((out.boxes[:, 2:] - out.boxes[:, :2]) > 0).all():
+        if len(out.boxes):
             return out
     return s
 
@@ -149,12 +187,12 @@ def resize_normalised(s: Sample, size: Tuple[int, int], rng: np.random.Generator
 
 def augment(s: Sample, kind: str, size: Tuple[int, int], mean, rng: np.random.Generator) -> Sample:
     """``kind``:
-    - "ulfd": what ULFD's TrainAugmentation does in effect: the whole image resized, photometric
-      distortion, mirror. (Its RandomSampleCrop_v2 only accepts patches with h / w == 1 drawn
+    - "ulfd": what ULFD's TrainAugmentation does in effect: the whole image resized, SSD's
+      photometric distortion (unclipped), mirror. (Its RandomSampleCrop_v2 only accepts patches with h / w == 1 drawn
       as two independent uniforms, which never happens, so it always keeps the whole image.)
     - "ssd": SSD's expand (up to 4x) and random sample crop before the resize, then as "ulfd".
-    - "retinaface": square crop, pad to square, resize with a random interpolation, photometric
-      distortion, mirror (Pytorch_Retinaface's preproc).
+    - "retinaface": square crop, pad to square, resize with a random interpolation,
+      Pytorch_Retinaface's clipped uint8 distortion, mirror (its preproc).
     The pixel-wise distortion runs after the resize, on the small image: the same
     distribution at a fraction of the cost."""
     if kind == "ulfd":
@@ -165,5 +203,6 @@ def augment(s: Sample, kind: str, size: Tuple[int, int], mean, rng: np.random.Ge
         s = resize_normalised(pad_to_square(square_crop(s, rng), mean), size, rng, True)
     else:
         raise ValueError(f"unknown augmentation {kind!r}")
-    s = Sample(photometric_distort(s.image, rng), s.boxes, s.landmarks, s.has_lm)
+    distort = retinaface_distort if kind == "retinaface" else ssd_photometric_distort
+    s = Sample(distort(s.image, rng), s.boxes, s.landmarks, s.has_lm)
     return mirror(s, rng, normalised=True)

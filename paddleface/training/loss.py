@@ -19,7 +19,7 @@ def hard_negative_mask(bg_loss: paddle.Tensor, pos: paddle.Tensor, ratio: int) -
     """
     num_priors = bg_loss.shape[1]
     ranked = paddle.where(pos, paddle.full_like(bg_loss, float("-inf")), bg_loss)
-    order = paddle.argsort(ranked, axis=1, descending=True)
+    order = paddle.argsort(ranked, axis=1, descending=True, stable=True)
     rank = paddle.argsort(order, axis=1)
     num_neg = paddle.clip(pos.astype("int64").sum(1, keepdim=True) * ratio, max=num_priors - 1)
     return rank < num_neg

@@ -23,7 +23,8 @@ from ..errors import PaddleFaceError
 from ..preprocess import normalize
 from ..registry import ModelRecord, get_record
 from .augment import Sample, augment
-from .matching import MatchConfig, match_priors
+from .init import INITIALISERS, xavier_uniform_conv_weights
+from .step import TargetEncoder, compute_loss, make_optimizer, train_step
 
 
 @dataclass
@@ -42,6 +43,8 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     pretrained: str = "none"  # none | upstream | backbone | PATH (.pdparams / .pth)
+    pretrained_ssd: Optional[str] = None  # ULFD's --pretrained_ssd: all but the heads
+    base_net: Optional[str] = None  # ULFD's --base_net: the backbone only
     resume: bool = False
     save_every: int = 10
     val_every: int = 5
@@ -55,6 +58,15 @@ class TrainConfig:
     ids: Optional[List[str]] = field(default=None, repr=False)  # restrict the training images
 
 
+def read_faces(voc: VOCFaceDataset, index: int, record: ModelRecord):
+    """Image ``index`` of ``voc`` (BGR uint8) and its faces as a :class:`Sample` in pixels,
+    with the record's reader offset applied (ULFD reads VOC coordinates minus 1)."""
+    image, ann = voc[index]
+    off = record.train.voc_box_offset
+    lms = np.where(ann.has_lm[:, None, None], ann.landmarks + off, ann.landmarks)
+    return Sample(image, ann.boxes + off, lms.astype(np.float32), ann.has_lm)
+
+
 class TrainSet:
     """VOC images -> (image CHW float32, loc_t, conf_t, landm_t) with the record's augmentation
     and matching. Randomness is a function of (seed, epoch, index), so a resumed run sees the
@@ -62,10 +74,7 @@ class TrainSet:
 
     def __init__(self, voc: VOCFaceDataset, record: ModelRecord, size: Tuple[int, int], seed: int):
         self.voc, self.record, self.size, self.seed = voc, record, size, seed
-        recipe = record.train
-        self.match_cfg = MatchConfig(recipe.match_iou, recipe.force_min_iou, recipe.iou_eps,
-                                     record.priors.variances)
-        self.priors = record.priors(size[1], size[0])
+        self.encode = TargetEncoder(record, size)
         self.epoch = 0
         self.order = np.arange(len(voc))
 
@@ -75,17 +84,33 @@ class TrainSet:
     def __getitem__(self, i):
         index = int(self.order[i])
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image, ann = self.voc[index]
-        s = Sample(image, ann.boxes.copy(), ann.landmarks.copy(), ann.has_lm)
+        s = read_faces(self.voc, index, self.record)
         s = augment(s, self.record.train.augmentation, self.size, self.record.preprocess.mean, rng)
-        keep = ((s.boxes[:, 2] - s.boxes[:, 0]) > 0) & ((s.boxes[:, 3] - s.boxes[:, 1]) > 0)
-        labels = np.where(s.has_lm[keep], 1, -1) if self.record.landmarks else np.ones(keep.sum())
-        loc_t, conf_t, landm_t = match_priors(
-            s.boxes[keep], labels.astype(np.int64), self.priors, self.match_cfg,
-            s.landmarks[keep] if self.record.landmarks else None)
-        if landm_t is None:
-            landm_t = np.zeros((len(self.priors), 10), np.float32)
+        loc_t, conf_t, landm_t = self.encode(s.boxes, s.has_lm, s.landmarks)
         return normalize(self.record.preprocess, s.image), loc_t, conf_t, landm_t
+
+
+class ValSet:
+    """The validation split as upstream's ``test()`` sees it (ULFD's TestTransform): the whole
+    image resized to the training size (bilinear, uint8), no augmentation; faces normalised by
+    the original size; the same matching as training."""
+
+    def __init__(self, voc: VOCFaceDataset, record: ModelRecord, size: Tuple[int, int]):
+        self.voc, self.record, self.size = voc, record, size
+        self.encode = TargetEncoder(record, size)
+
+    def __len__(self):
+        return len(self.voc)
+
+    def __getitem__(self, index):
+        import cv2
+        s = read_faces(self.voc, index, self.record)
+        h, w = s.image.shape[:2]
+        scale = np.array([w, h], np.float32)
+        resized = cv2.resize(s.image, self.size, interpolation=cv2.INTER_LINEAR)
+        loc_t, conf_t, landm_t = self.encode(s.boxes / np.tile(scale, 2), s.has_lm,
+                                             s.landmarks / scale)
+        return normalize(self.record.preprocess, resized), loc_t, conf_t, landm_t
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -101,7 +126,7 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
     from ..weights import (check_state_dict, convert_with_x2paddle, download, load_weights,
                            read_torch_state_dict, resolve_weights)
     if spec == "none":
-        return "random initialisation"
+        return "upstream (torch-default) initialisation"
     if spec == "upstream" or (spec not in ("backbone",) and Path(spec).suffix != ""):
         path = resolve_weights(record, None if spec == "upstream" else spec)
         load_weights(net, path, record)
@@ -126,6 +151,66 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
                           f"not {spec!r}")
 
 
+def read_weights_file(path: str) -> Dict[str, np.ndarray]:
+    """A ``.pdparams`` file, or a PyTorch checkpoint through the x2paddle import."""
+    from ..weights import PADDLE_SUFFIXES, convert_with_x2paddle, read_torch_state_dict
+    p = Path(path)
+    if not p.is_file():
+        raise PaddleFaceError(f"{p}: no such weights file")
+    if p.suffix in PADDLE_SUFFIXES:
+        import paddle
+        try:
+            state = paddle.load(str(p))
+        except Exception as e:
+            raise PaddleFaceError(f"{p}: not a readable Paddle weights file ({type(e).__name__})"
+                                  ) from None
+        return {k: np.asarray(v) for k, v in state.items()}
+    return convert_with_x2paddle(read_torch_state_dict(p))
+
+
+def _sublayers_under(net, prefixes):
+    return [layer for name, layer in net.named_sublayers()
+            if any(name == p or name.startswith(p + ".") for p in prefixes)]
+
+
+def init_from_pretrained_ssd(net, record: ModelRecord, path: str) -> str:
+    """ULFD's ``init_from_pretrained_ssd``: every tensor but the prediction heads from a whole
+    checkpoint of this model; the heads' conv weights xavier-uniform, their biases as built."""
+    import paddle
+    from ..weights import check_state_dict
+    heads = record.train.head_prefixes
+    if not heads:
+        raise PaddleFaceError(f"--pretrained-ssd is ULFD's option; {record.id} names no heads")
+    params = read_weights_file(path)
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    check_state_dict(record.id, Path(path), params, expected)
+    keep = {k: paddle.to_tensor(v) for k, v in params.items()
+            if not any(k == h or k.startswith(h + ".") for h in heads)}
+    net.set_state_dict(keep)
+    for layer in _sublayers_under(net, heads):
+        xavier_uniform_conv_weights(layer)
+    return f"pretrained SSD {path} (heads re-initialised)"
+
+
+def init_from_base_net(net, record: ModelRecord, path: str) -> str:
+    """ULFD's ``init_from_base_net``: the backbone from ``path`` (its keys with or without the
+    backbone prefix); every other conv weight xavier-uniform, biases as built."""
+    import paddle
+    from ..weights import check_state_dict
+    base = record.train.base_prefix
+    if not base:
+        raise PaddleFaceError(f"--base-net is ULFD's option; {record.id} names no base net")
+    params = read_weights_file(path)
+    params = {k if k.startswith(base + ".") else f"{base}.{k}": v for k, v in params.items()}
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items() if k.startswith(base + ".")}
+    check_state_dict(f"{record.id} base net", Path(path), params, expected)
+    net.set_state_dict({k: paddle.to_tensor(v) for k, v in params.items()})
+    others = [name for name, _ in net.named_children() if name != base]
+    for layer in _sublayers_under(net, others):
+        xavier_uniform_conv_weights(layer)
+    return f"base net {path} (the other layers xavier-initialised)"
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         import paddle
@@ -147,6 +232,9 @@ class Trainer:
             dist.init_parallel_env()
         if cfg.device:
             paddle.set_device(cfg.device)
+        starts = [cfg.pretrained != "none", bool(cfg.pretrained_ssd), bool(cfg.base_net)]
+        if sum(starts) > 1:
+            raise PaddleFaceError("choose one of --pretrained, --pretrained-ssd and --base-net")
         paddle.seed(cfg.seed)
         np.random.seed(cfg.seed)
         voc = VOCFaceDataset(cfg.data_root, cfg.split, ids=cfg.ids)
@@ -154,14 +242,21 @@ class Trainer:
             raise PaddleFaceError(f"{cfg.data_root}: the {cfg.split} list holds no images")
         self.train_set = TrainSet(voc, self.record, self.size, cfg.seed)
         self.net = self.record.build()
-        self.init_note = load_pretrained(self.net, self.record, cfg.pretrained)
+        # the upstream trainers' initial weights; any weights loaded below overwrite them
+        INITIALISERS[r.init](self.net)
+        if cfg.pretrained_ssd:
+            self.init_note = init_from_pretrained_ssd(self.net, self.record, cfg.pretrained_ssd)
+        elif cfg.base_net:
+            self.init_note = init_from_base_net(self.net, self.record, cfg.base_net)
+        else:
+            self.init_note = load_pretrained(self.net, self.record, cfg.pretrained)
         self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
+        self.epoch_size = math.ceil(len(voc) / self.world / self.batch_size)
         self.scheduler = self._make_scheduler()
-        self.optimizer = paddle.optimizer.Momentum(
-            learning_rate=self.scheduler, momentum=r.momentum, parameters=self.net.parameters(),
-            weight_decay=paddle.regularizer.L2Decay(r.weight_decay))
+        self.optimizer = make_optimizer(self.net, self.record, self.scheduler)
         self.scaler = paddle.amp.GradScaler() if cfg.amp else None
         self.start_epoch, self.step, self.best_ap = 0, 0, -1.0
+        self.epoch = 0
         self.history: List[Dict[str, float]] = []
         if cfg.resume:
             self._resume()
@@ -169,15 +264,23 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up
     def _make_scheduler(self):
+        """ULFD steps MultiStepLR once per epoch (at the start of every epoch after the first);
+        the RetinaFace-family trainers raise the step index at iteration milestone *
+        ceil(images / batch). Both are a MultiStepDecay here, stepped per epoch or per
+        iteration (``TrainRecipe.lr_step_unit``)."""
         import paddle.optimizer.lr as lr
+        per_iter = self.record.train.lr_step_unit == "iteration"
+        unit = self.epoch_size if per_iter else 1
         if self.cfg.schedule == "cosine":
-            sched = lr.CosineAnnealingDecay(self.lr, T_max=max(1, self.epochs))
+            sched = lr.CosineAnnealingDecay(self.lr, T_max=max(1, self.epochs * unit))
         elif self.cfg.schedule == "multistep":
-            sched = lr.MultiStepDecay(self.lr, milestones=list(self.milestones), gamma=0.1)
+            sched = lr.MultiStepDecay(self.lr, milestones=[m * unit for m in self.milestones],
+                                      gamma=0.1)
         else:
             raise PaddleFaceError(f"--schedule must be multistep or cosine, not {self.cfg.schedule!r}")
         if self.cfg.warmup_epochs > 0:
-            sched = lr.LinearWarmup(sched, self.cfg.warmup_epochs, self.lr * 0.1, self.lr)
+            sched = lr.LinearWarmup(sched, self.cfg.warmup_epochs * unit, self.lr * 0.1, self.lr)
+        self.lr_per_iteration = per_iter
         return sched
 
     def _visualdl(self):
@@ -245,77 +348,68 @@ class Trainer:
         order = rng.permutation(len(self.train_set.voc))
         self.train_set.order = order[self.rank::self.world]
         self.train_set.epoch = epoch
-        drop_last = len(self.train_set) >= self.batch_size
+        # both upstream loaders keep the last, smaller batch (no drop_last)
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=False,
-                          drop_last=drop_last, num_workers=self.cfg.workers,
+                          drop_last=False, num_workers=self.cfg.workers,
                           use_shared_memory=False)
 
-    def _loss(self, batch):
-        import paddle
-        from .loss import multibox_loss
-        images, loc_t, conf_t, landm_t = batch
-        with paddle.amp.auto_cast(enable=self.scaler is not None):
-            loc, conf, landms = self.model(images)
-        if not self.net.training:  # eval mode returns probabilities; their log are logits
-            conf = paddle.log(paddle.clip(conf, min=1e-12))
-        terms = multibox_loss(loc.astype("float32"), conf.astype("float32"),
-                              None if landms is None else landms.astype("float32"),
-                              loc_t, conf_t, landm_t if landms is not None else None,
-                              self.record.train.neg_pos_ratio)
-        r = self.record.train
-        total = r.loc_weight * terms["loc"] + r.conf_weight * terms["conf"]
-        if "landm" in terms:
-            total = total + r.landm_weight * terms["landm"]
-        return total, terms
+    def _check_loss(self, epoch: int):
+        def check(value: float, terms) -> None:
+            if not math.isfinite(value):
+                raise PaddleFaceError(
+                    f"the loss became {value} at epoch {epoch + 1}, iteration {self.step + 1} "
+                    f"({', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())}); "
+                    f"the last good checkpoint is {self.out / 'last.pdparams'}; "
+                    "lower --lr or check the data")
+        return check
+
+    def _validate_now(self, epoch: int) -> bool:
+        """ULFD's train.py: after epoch 0, 5, 10, ... (0-based, every ``val_every``) and the last."""
+        every = self.cfg.val_every
+        return bool(every) and epoch % every == 0 or epoch + 1 == self.epochs
 
     def train(self) -> Dict:
         from tqdm import tqdm
         self.net.train()
         last_epoch = self.start_epoch - 1
         for epoch in range(self.start_epoch, self.epochs):
+            self.epoch = epoch
             loader = self._loader(epoch)
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
                        disable=self.rank != 0 or not sys.stderr.isatty())
             t0, seen, losses = time.time(), 0, []
+            check = self._check_loss(epoch)
             for batch in bar:
-                total, terms = self._loss(batch)
-                value = float(total)
-                if not math.isfinite(value):
-                    raise PaddleFaceError(
-                        f"the loss became {value} at epoch {epoch + 1}, iteration {self.step + 1} "
-                        f"({', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())}); "
-                        f"the last good checkpoint is {self.out / 'last.pdparams'}; "
-                        "lower --lr or check the data")
-                if self.scaler is not None:
-                    self.scaler.scale(total).backward()
-                    self.scaler.minimize(self.optimizer, total)
-                else:
-                    total.backward()
-                    self.optimizer.step()
-                self.optimizer.clear_grad()
+                value, terms = train_step(self.model, self.record, self.optimizer, batch,
+                                          self.scaler, check)
+                if self.lr_per_iteration:
+                    self.scheduler.step()
                 self.step += 1
                 seen += batch[0].shape[0]
                 losses.append(value)
                 rate = seen * self.world / max(time.time() - t0, 1e-9)
                 self._log("train/loss", value, self.step)
                 for k, v in terms.items():
-                    self._log(f"train/loss_{k}", float(v), self.step)
+                    self._log(f"train/loss_{k}", v, self.step)
                 self._log("train/lr", self.optimizer.get_lr(), self.step)
                 self._log("train/images_per_s", rate, self.step)
                 bar.set_postfix(loss=f"{value:.3f}", lr=f"{self.optimizer.get_lr():.2g}",
                                 img_s=f"{rate:.0f}")
                 if self.cfg.max_iters and self.step >= self.cfg.max_iters:
                     break
-            self.scheduler.step()
+            if not self.lr_per_iteration:
+                self.scheduler.step()
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
                      "losses": losses, "images_per_s": seen * self.world / max(time.time() - t0, 1e-9)}
-            if self.cfg.val_every and (epoch + 1) % self.cfg.val_every == 0 or epoch + 1 == self.epochs:
+            if self._validate_now(epoch):
                 entry.update(self.validate(epoch + 1))
             self.history.append(entry)
             if self.rank == 0:
                 print(f"epoch {epoch + 1}: loss {entry['loss']:.4f}, "
                       f"{entry['images_per_s']:.1f} images/s"
-                      + (f", val AP easy {entry['ap_easy']:.4f}" if "ap_easy" in entry else ""))
+                      + (f", val loss {entry['val_loss']:.4f}" if "val_loss" in entry else "")
+                      + (f", val AP easy {entry['ap_easy']:.4f}" if "ap_easy" in entry else ""),
+                      flush=True)
             self._save(epoch)
             if self.cfg.save_every and (epoch + 1) % self.cfg.save_every == 0:
                 self._save(epoch, f"epoch_{epoch + 1}")
@@ -336,21 +430,31 @@ class Trainer:
         self.net.eval()
         try:
             if self.cfg.val_root:
-                voc = VOCFaceDataset(self.cfg.val_root, "test")
-                vs = TrainSet(voc, self.record, self.size, self.cfg.seed)
-                losses = []
-                with paddle.no_grad():
-                    for i in range(len(vs)):
-                        img, loc_t, conf_t, landm_t = vs[i]
-                        total, _ = self._loss([paddle.to_tensor(a[None]) for a in
-                                               (img, loc_t, conf_t, landm_t)])
-                        losses.append(float(total))
-                out["val_loss"] = float(np.mean(losses))
-                self._log("val/loss", out["val_loss"], epoch)
+                out.update(self.val_loss(epoch))
             if self.cfg.val_images and self.cfg.val_gt:
                 out.update(self.val_ap(epoch))
         finally:
             self.net.train()
+        return out
+
+    def val_loss(self, epoch: int) -> Dict[str, float]:
+        """Upstream ``test()``: eval mode, batches of the training batch size in list order,
+        the mean of the per-batch losses (each normalised by its batch's positives)."""
+        import paddle
+        vs = ValSet(VOCFaceDataset(self.cfg.val_root, "test"), self.record, self.size)
+        totals, parts = [], {}
+        with paddle.no_grad():
+            for start in range(0, len(vs), self.batch_size):
+                items = [vs[i] for i in range(start, min(start + self.batch_size, len(vs)))]
+                batch = [paddle.to_tensor(np.stack(a)) for a in zip(*items)]
+                total, terms = compute_loss(self.net, self.record, batch)
+                totals.append(float(total))
+                for k, v in terms.items():
+                    parts.setdefault(k, []).append(float(v))
+        out = {"val_loss": float(np.mean(totals))}
+        out.update({f"val_loss_{k}": float(np.mean(v)) for k, v in parts.items()})
+        for k, v in out.items():
+            self._log(f"val/{k[4:]}", v, epoch)
         return out
 
     def val_ap(self, epoch: int) -> Dict[str, float]:
