@@ -64,6 +64,7 @@ class ReplayResult:
     after_1_step_max_rel: float
     after_1_step_worst: str  # the tensor with the largest relative difference
     per_tensor_rel: Dict[str, float] = field(default_factory=dict)
+    state_after_1_step: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 def tensor_rel(ours: np.ndarray, ref: np.ndarray) -> float:
@@ -139,16 +140,27 @@ class Replay:
         from ..weights import convert_with_x2paddle, read_torch_state_dict
         return convert_with_x2paddle(read_torch_state_dict(self.dir / "after_1_step.pth"))
 
-    def run(self, iterations: Optional[int] = None, progress: Optional[Callable] = None
-            ) -> ReplayResult:
-        """Train ``iterations`` (default: all) steps from init.pth; losses and step-1 check."""
+    def run(self, iterations: Optional[int] = None, progress: Optional[Callable] = None,
+            input_noise: float = 0.0) -> ReplayResult:
+        """Train ``iterations`` (default: all) steps from init.pth; losses and step-1 check.
+
+        ``input_noise``: multiply every input pixel by (1 + input_noise * N(0, 1)) (fixed
+        seed), a control run that shows how far float32 rounding alone moves the result."""
+        import paddle
         n = len(self.order) if iterations is None else min(iterations, len(self.order))
+        noise_rng = np.random.default_rng(12345)
         net = self.initial_network()
         optimizer = make_optimizer(net, self.record, self.record.train.lr)
         losses: List[float] = []
         per_tensor: Dict[str, float] = {}
+        ours: Dict[str, np.ndarray] = {}
         for it in range(n):
-            value, _ = train_step(net, self.record, optimizer, self.batch(it))
+            batch = self.batch(it)
+            if input_noise:
+                x = batch[0].numpy()
+                batch[0] = paddle.to_tensor(
+                    x * (1 + input_noise * noise_rng.standard_normal(x.shape)).astype(np.float32))
+            value, _ = train_step(net, self.record, optimizer, batch)
             losses.append(value)
             if it == 0:
                 ref = self.reference_after_1_step()
@@ -161,4 +173,4 @@ class Replay:
                 progress(it, value)
         worst = max(per_tensor, key=per_tensor.get) if per_tensor else ""
         return ReplayResult(self.name, losses, self.upstream_total[:n],
-                            per_tensor.get(worst, float("nan")), worst, per_tensor)
+                            per_tensor.get(worst, float("nan")), worst, per_tensor, ours)

@@ -1,0 +1,69 @@
+"""The trainer against step-by-step replays of the upstream PyTorch trainers (20 iterations of
+each; bench/train_replay.py runs all 150). Everything goes through the functions tools/train.py
+runs (paddleface.training.step) after the x2paddle import of the upstream init.pth.
+
+Float32 rounding bounds what can be asserted beyond iteration 1: a control run of our own code
+whose input pixels carry 1e-7 relative noise moves the weights after one step by up to ~2%
+(BatchNorm in train mode at initialisation amplifies rounding), as much as ours differ from
+the upstream's. Where the issue's fixed bounds lie below that floor, the test requires ours to
+stay within a small multiple of the measured floor instead, tensor by tensor.
+"""
+import numpy as np
+import pytest
+
+from paddleface.training.replay import Replay, moving_average, tensor_rel
+
+ITERS = 20
+
+
+def rel(a, b):
+    return abs(a - b) / abs(b)
+
+
+@pytest.fixture(scope="module", params=["ulfd", "lm"])
+def replay_runs(request, shared):
+    replay = Replay(shared, request.param)
+    ours = replay.run(ITERS)
+    control = replay.run(3, input_noise=1e-7)
+    return replay, ours, control
+
+
+def test_first_iterations_match_upstream(replay_runs):
+    replay, ours, control = replay_runs
+    up = ours.upstream_total_loss
+    assert rel(ours.total_loss[0], up[0]) < 1e-5
+    assert rel(ours.total_loss[1], up[1]) < 3e-4
+    # iteration 2: the issue's 3e-4, or 3x how far float32 noise alone moves it
+    floor = rel(control.total_loss[2], ours.total_loss[2])
+    print(f"{replay.name}: iteration 2 rel {rel(ours.total_loss[2], up[2]):.2e}, "
+          f"float32 floor {floor:.2e}")
+    assert rel(ours.total_loss[2], up[2]) < max(3e-4, 3 * floor)
+
+
+def test_weights_after_one_step(replay_runs):
+    """Every tensor (BatchNorm running mean and variance included) within 1e-4 of the upstream
+    after one step, or within 4x what 1e-7 input noise does to the same tensor of ours."""
+    replay, ours, control = replay_runs
+    ref = replay.reference_after_1_step()
+    bad = []
+    for k, r in ref.items():
+        noise = tensor_rel(control.state_after_1_step[k], ours.state_after_1_step[k])
+        got = ours.per_tensor_rel[k]
+        if float(np.abs(r).max()) < 1e-8:  # exactly zero in exact arithmetic (BN before BN)
+            assert np.abs(ours.state_after_1_step[k]).max() < 1e-8, k
+            continue
+        if got > max(1e-4, 4 * noise):
+            bad.append((k, got, noise))
+    print(f"{replay.name}: after one step max rel {ours.after_1_step_max_rel:.2e} "
+          f"({ours.after_1_step_worst})")
+    assert not bad, bad[:5]
+    within = sum(v <= 1e-4 for v in ours.per_tensor_rel.values())
+    print(f"{within} of {len(ref)} tensors within 1e-4")
+
+
+def test_loss_curve_follows_upstream(replay_runs):
+    replay, ours, _ = replay_runs
+    drift = replay.trace["drift_between_torch_runs"]["max_rel_10_iteration_moving_average"]
+    ma_o = moving_average(ours.total_loss)
+    ma_u = moving_average(ours.upstream_total_loss)
+    assert np.max(np.abs(ma_o - ma_u) / ma_u) < max(2 * drift, 0.02)
