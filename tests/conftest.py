@@ -107,3 +107,10 @@ def event_number(name: str) -> int:
 def voc_subset(shared, tmp_path_factory) -> Path:
     """The 486 converted subset images (test split)."""
     return build_voc(shared, tmp_path_factory.mktemp("voc-subset"))
+
+
+@pytest.fixture(scope="session")
+def small_tree(shared, tmp_path_factory):
+    """A VOC tree (test split) of the first 16 subset images."""
+    names = sorted((shared / "widerface/val/subset.txt").read_text().split())[:16]
+    return build_voc(shared, tmp_path_factory.mktemp("small"), keep=lambda n: n in names)

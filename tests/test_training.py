@@ -90,12 +90,6 @@ def test_mirror_swaps_eyes_and_mouth_corners():
     assert m.landmarks[0].tolist() == [[10, 5], [30, 5], [20, 10], [12, 15], [28, 15]]
 
 
-@pytest.fixture(scope="module")
-def small_tree(shared, tmp_path_factory):
-    names = sorted((shared / "widerface/val/subset.txt").read_text().split())[:16]
-    return build_voc(shared, tmp_path_factory.mktemp("small"), keep=lambda n: n in names)
-
-
 def test_train_script_one_epoch_then_eval_and_detect(shared, small_tree, tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, EPOCHS="1", BATCH_SIZE="8", DATA_ROOT=str(small_tree),

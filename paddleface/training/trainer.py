@@ -377,9 +377,10 @@ class Trainer:
             loader = self._loader(epoch)
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
                        disable=self.rank != 0 or not sys.stderr.isatty())
-            t0, seen, losses = time.time(), 0, []
+            t0, seen, losses, lrs = time.time(), 0, [], []
             check = self._check_loss(epoch)
             for batch in bar:
+                lrs.append(self.optimizer.get_lr())
                 value, terms = train_step(self.model, self.record, self.optimizer, batch,
                                           self.scaler, check)
                 if self.lr_per_iteration:
@@ -400,7 +401,7 @@ class Trainer:
             if not self.lr_per_iteration:
                 self.scheduler.step()
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
-                     "losses": losses, "images_per_s": seen * self.world / max(time.time() - t0, 1e-9)}
+                     "losses": losses, "lrs": lrs, "images_per_s": seen * self.world / max(time.time() - t0, 1e-9)}
             if self._validate_now(epoch):
                 entry.update(self.validate(epoch + 1))
             self.history.append(entry)
