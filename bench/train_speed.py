@@ -40,7 +40,7 @@ def make_batch(path: Path, batch: int) -> None:
     np.savez(path, **{k: np.stack(v) for k, v in zip(("x", "loc_t", "conf_t", "landm_t"), zip(*items))})
 
 
-def paddle_side(batch_file: str, threads: int, steps: int, profile: bool) -> float:
+def paddle_side(batch_file: str, threads: int, steps: int, profile: bool, variant: str = ""):
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import paddle
     from bench.common import shared_dir
@@ -53,6 +53,10 @@ def paddle_side(batch_file: str, threads: int, steps: int, profile: bool) -> flo
     init = shared_dir() / "reference/train/replay_ulfd_rfb320/init.pth"
     load_weights(net, resolve_weights(rec, str(init)), rec)
     net.train()
+    if variant == "to_static":  # the forward as a static graph (backward stays dygraph's)
+        net = paddle.jit.to_static(net, full_graph=True)
+    elif variant == "onednn":  # ask for oneDNN kernels in dygraph
+        paddle.set_flags({"FLAGS_use_mkldnn": True})
     z = np.load(batch_file)
     batch = [paddle.to_tensor(z[k]) for k in ("x", "loc_t", "conf_t", "landm_t")]
     opt = make_optimizer(net, rec, 1e-2)
@@ -120,13 +124,16 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--epoch", action="store_true")
-    ap.add_argument("--side", choices=["paddle", "torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--variants", default="",
+                    help="also time Paddle variants: to_static,onednn (comma-separated)")
+    ap.add_argument("--side", help=argparse.SUPPRESS)
     ap.add_argument("--batch-file", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.side:  # one measurement in this process
         threads = int(args.threads)
-        s, c = (paddle_side(args.batch_file, threads, args.steps, args.profile)
-                if args.side == "paddle" else torch_side(args.batch_file, threads, args.steps))
+        side, _, variant = args.side.partition(":")
+        s, c = (paddle_side(args.batch_file, threads, args.steps, args.profile, variant)
+                if side == "paddle" else torch_side(args.batch_file, threads, args.steps))
         print(json.dumps({"seconds": s, "cpu_seconds": c}))
         return 0
     try:
@@ -135,6 +142,7 @@ def main(argv=None):
     except ImportError:
         print("torch is not installed: Paddle only", file=sys.stderr)
         sides = ["paddle"]
+    sides += [f"paddle:{v}" for v in args.variants.split(",") if v]
     with tempfile.TemporaryDirectory() as tmp:
         batch_file = Path(tmp) / "batch.npz"
         make_batch(batch_file, args.batch)
@@ -160,6 +168,10 @@ def main(argv=None):
                 print(f"{threads} | {p:.1f} | {t:.1f} | {p / t:.2f}x | {pc:.1f} | {tc:.1f} | {pc / tc:.2f}x")
             else:
                 print(f"{threads} | {p:.1f} | - | - | {pc:.1f} | - | -")
+            for side in sides[2:]:
+                v, vc = args.batch / best[side, threads], args.batch / best_cpu[side, threads]
+                print(f"{threads} | {side}: {v:.1f} | | {v / t:.2f}x | {vc:.1f} | | {vc / tc:.2f}x"
+                      if ("torch", threads) in best else f"{threads} | {side}: {v:.1f}")
         if args.epoch:
             from paddleface.training.trainer import TrainConfig, Trainer
             cfg = TrainConfig(model="ulfd-rfb-320", data_root=f"{tmp}/voc", split="test",
