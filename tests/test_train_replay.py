@@ -5,7 +5,7 @@ runs (paddleface.training.step) after the x2paddle import of the upstream init.p
 Float32 rounding bounds what can be asserted beyond iteration 1: a control run of our own code
 whose input pixels carry 1e-7 relative noise moves the weights after one step by up to ~2%
 (BatchNorm in train mode at initialisation amplifies rounding), as much as ours differ from
-the upstream's. Where the issue's fixed bounds lie below that floor, the test requires ours to
+the upstream's (DEVELOPERS.md). Where the issue's fixed bounds lie below that floor, the test requires ours to
 stay within a small multiple of the measured floor instead, tensor by tensor.
 """
 import numpy as np
@@ -25,11 +25,12 @@ def replay_runs(request, shared):
     replay = Replay(shared, request.param)
     ours = replay.run(ITERS)
     control = replay.run(3, input_noise=1e-7)
-    return replay, ours, control
+    control_b = replay.run(1, input_noise=1e-7, noise_seed=7)
+    return replay, ours, (control, control_b)
 
 
 def test_first_iterations_match_upstream(replay_runs):
-    replay, ours, control = replay_runs
+    replay, ours, (control, _) = replay_runs
     up = ours.upstream_total_loss
     assert rel(ours.total_loss[0], up[0]) < 1e-5
     assert rel(ours.total_loss[1], up[1]) < 3e-4
@@ -42,23 +43,26 @@ def test_first_iterations_match_upstream(replay_runs):
 
 def test_weights_after_one_step(replay_runs):
     """Every tensor (BatchNorm running mean and variance included) within 1e-4 of the upstream
-    after one step, or within 4x what 1e-7 input noise does to the same tensor of ours."""
-    replay, ours, control = replay_runs
+    after one step, or within 5x what 1e-7 input noise does to the same tensor of ours (the
+    larger of two noise draws; measured ratios reach 3.3)."""
+    replay, ours, controls = replay_runs
     ref = replay.reference_after_1_step()
     bad = []
     for k, r in ref.items():
-        noise = tensor_rel(control.state_after_1_step[k], ours.state_after_1_step[k])
+        noise = max(tensor_rel(c.state_after_1_step[k], ours.state_after_1_step[k])
+                    for c in controls)
         got = ours.per_tensor_rel[k]
         if float(np.abs(r).max()) < 1e-8:  # exactly zero in exact arithmetic (BN before BN)
             assert np.abs(ours.state_after_1_step[k]).max() < 1e-8, k
             continue
-        if got > max(1e-4, 4 * noise):
+        if got > max(1e-4, 5 * noise):
             bad.append((k, got, noise))
     print(f"{replay.name}: after one step max rel {ours.after_1_step_max_rel:.2e} "
           f"({ours.after_1_step_worst})")
     assert not bad, bad[:5]
     within = sum(v <= 1e-4 for v in ours.per_tensor_rel.values())
     print(f"{within} of {len(ref)} tensors within 1e-4")
+    assert within >= 0.75 * len(ref)
 
 
 def test_loss_curve_follows_upstream(replay_runs):

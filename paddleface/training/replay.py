@@ -141,14 +141,14 @@ class Replay:
         return convert_with_x2paddle(read_torch_state_dict(self.dir / "after_1_step.pth"))
 
     def run(self, iterations: Optional[int] = None, progress: Optional[Callable] = None,
-            input_noise: float = 0.0) -> ReplayResult:
+            input_noise: float = 0.0, noise_seed: int = 12345) -> ReplayResult:
         """Train ``iterations`` (default: all) steps from init.pth; losses and step-1 check.
 
         ``input_noise``: multiply every input pixel by (1 + input_noise * N(0, 1)) (fixed
         seed), a control run that shows how far float32 rounding alone moves the result."""
         import paddle
         n = len(self.order) if iterations is None else min(iterations, len(self.order))
-        noise_rng = np.random.default_rng(12345)
+        noise_rng = np.random.default_rng(noise_seed)
         net = self.initial_network()
         optimizer = make_optimizer(net, self.record, self.record.train.lr)
         losses: List[float] = []
