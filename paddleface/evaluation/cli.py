@@ -91,7 +91,8 @@ def default_pred_dir(tag: str, record, weights, engine: str, sha256: str = None)
     """``output/eval/TAG/ENGINE-SHA``: other weights or another engine get another folder."""
     if sha256 is None:  # --no-predict: the weights are only hashed, not loaded
         from ..weights import resolve_weights, sha256_of
-        sha256 = sha256_of(resolve_weights(record, weights, allow_download=False))
+        sha256 = sha256_of(Path(weights) if weights else
+                           resolve_weights(record, None, allow_download=False))
         # "auto" is Paddle Inference whenever the weights come from a file, as they do here
         engine = "inference" if engine == "auto" else engine
     return Path("output/eval") / tag / f"{engine}-{sha256[:12]}"

@@ -68,7 +68,7 @@ def prediction_manifest(det, setting: str, weights_source: Optional[str] = None)
     manifest = {
         "model": det.record.id,
         "weights": str(weights_source or weights) if weights else None,
-        "weights_sha256": sha256_of(Path(weights)) if weights else None,
+        "weights_sha256": sha256_of(Path(weights_source or weights)) if weights else None,
         "protocol": {"detection": asdict(det.protocol), "preprocess": asdict(det.preprocess),
                      "box_format": det.record.evaluation.box_format},
         "long_side": setting,
@@ -98,12 +98,12 @@ def _differences(old: dict, new: dict) -> List[str]:
         if old.get(key) == new.get(key):
             continue
         if key == "weights_sha256":
-            out.append(f"weights {old.get('weights')} (sha256 {str(old.get(key))[:12]}) "
-                       f"vs {new.get('weights')} (sha256 {str(new.get(key))[:12]})")
+            out.append(f"other weights ({old.get('weights')}, sha256 {str(old.get(key))[:12]}; "
+                       f"now {new.get('weights')}, sha256 {str(new.get(key))[:12]})")
         elif key == "protocol":
             out.append("another detection protocol")
         else:
-            out.append(f"{key.replace('_', ' ')} {old.get(key)} vs {new.get(key)}")
+            out.append(f"another {key.replace('_', ' ')} ({old.get(key)}; now {new.get(key)})")
     return out
 
 
@@ -224,18 +224,20 @@ def predict_widerface(det, images_dir: Path, pred_dir: Path, names: Iterable[str
         bar.update(len(pending))
         pending.clear()
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for name, out, prepared, err in prefetch(pool, load, todo, 2 * batch_size + workers):
-            if err:
-                errors.append(err)
-                bar.update(1)
-                continue
-            if pending and pending[0][2].tensor.shape != prepared.tensor.shape:
-                flush()
-            pending.append((name, out, prepared))
-            if len(pending) >= batch_size:
-                flush()
-        flush()
-    bar.close()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for name, out, prepared, err in prefetch(pool, load, todo, 2 * batch_size + workers):
+                if err:
+                    errors.append(err)
+                    bar.update(1)
+                    continue
+                if pending and pending[0][2].tensor.shape != prepared.tensor.shape:
+                    flush()
+                pending.append((name, out, prepared))
+                if len(pending) >= batch_size:
+                    flush()
+            flush()
+    finally:  # closed before an interrupted run prints its one line
+        bar.close()
     return len(todo) - len(errors), skipped, errors
 
