@@ -13,7 +13,7 @@ from .paddle_runtime import import_paddle
 from .postprocess import clip_boxes, postprocess
 from .preprocess import Prepared, prepare
 from .registry import DetectionProtocol, ModelRecord, get_record
-from .weights import load_weights, resolve_weights
+from .weights import UnreadableWeights, is_cache_entry, load_weights, resolve_weights
 
 import_paddle()  # a missing paddle is reported here, in one sentence naming the packages
 
@@ -55,7 +55,15 @@ def load_network(record: ModelRecord, weights: Optional[str] = None, allow_downl
     import_paddle()
     net = record.build()
     path = resolve_weights(record, weights, allow_download)
-    load_weights(net, path, record)
+    try:
+        load_weights(net, path, record)
+    except UnreadableWeights:
+        if not is_cache_entry(path):
+            raise
+        # a damaged converted copy (a full disk, a killed process): convert it again
+        path.unlink()
+        path = resolve_weights(record, weights, allow_download)
+        load_weights(net, path, record)
     net.eval()
     return net, path
 
@@ -72,8 +80,13 @@ def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str
     if engine != "inference":
         raise PaddleFaceError(f"engine must be auto, dygraph or inference, not {engine!r}")
     prefix = cached_static_model(net, record, weights_path, input_size)
-    return InferenceEngine(prefix, device=device, threads=threads,
-                           skip_passes=record.onednn_skip_passes)
+    try:
+        return InferenceEngine(prefix, device=device, threads=threads,
+                               skip_passes=record.onednn_skip_passes)
+    except Exception as e:
+        raise PaddleFaceError(f"{prefix.parent}: this cached inference model cannot be loaded "
+                              f"({type(e).__name__}); delete the folder and it will be "
+                              "made again") from None
 
 
 class FaceDetector:
