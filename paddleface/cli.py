@@ -331,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="WxH (default: the model's size; the any-size models: dynamic for "
                         "inference, 640x480 for lite and onnx)")
     p.add_argument("--weights", help="a .pdparams or .pth file (default: resolved)")
-    p.add_argument("--check-image", help="photo for the on-the-spot check")
+    p.add_argument("--check-image", help="photo for the on-the-spot check (default: a built-in "
+                   "synthetic picture)")
     p.add_argument("--int8", action="store_true",
                    help="lite: also model_*_int8_weights.nb (opt's int8 weight quantization)")
     p.add_argument("--calib-images", metavar="DIR|LIST.txt",

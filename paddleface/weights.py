@@ -95,8 +95,11 @@ def read_torch_state_dict(src: Path) -> Dict[str, "object"]:
     try:
         import torch
     except ImportError:  # pragma: no cover - depends on the installation
-        raise PaddleFaceError(f"{src}: importing a PyTorch checkpoint needs torch "
-                              "(pip install torch==2.13.0)") from None
+        raise PaddleFaceError(
+            f"{src}: importing a PyTorch checkpoint needs torch (only for this one-time "
+            "conversion; converted .pdparams files need none): pip install torch --index-url "
+            "https://download.pytorch.org/whl/cpu (the CPU build; PyPI's default is the "
+            "CUDA build, several GB)") from None
     if not src.is_file():
         raise PaddleFaceError(f"{src}: no such checkpoint file")
     check_weights_file(src)

@@ -40,7 +40,7 @@ def test_deploy_infer_matches_paddleface_detect(shared, tmp_path):
                         str(shared / "images/crowd.jpg"), "--json", str(tmp_path / "d.json"),
                         "--out", str(tmp_path / "drawn")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    faces = json.loads((tmp_path / "d.json").read_text())["images"][str(shared / "images/crowd.jpg")]
+    faces = json.loads((tmp_path / "d.json").read_text())["images"][str(shared / "images/crowd.jpg")]["faces"]
     ref = json.loads((shared / "reference/fd1mb/RBF_Final/detections.json").read_text())
     ref = np.array(ref["detections"]["crowd.jpg"])
     ours = np.array([f["box"] for f in faces])
