@@ -4,7 +4,8 @@ Formats: ``inference`` (a static graph for paddle.inference), ``onnx`` (through 
 checked with onnxruntime) and ``lite`` (Paddle Lite .nb files made by the Python 3.10 /
 paddle 2.6.2 toolchain of deploy/lite/setup.sh). Every export directory holds
 ``deploy.json`` (model id, input shape, preprocessing, anchors, thresholds) and the maximum
-absolute difference of its outputs from the dygraph model on a real image.
+absolute difference of its outputs from the dygraph model on a built-in synthetic picture
+(or a photo the user names).
 """
 from __future__ import annotations
 

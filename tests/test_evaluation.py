@@ -218,3 +218,10 @@ def test_ctrl_c_stops_eval_with_one_line_and_it_resumes(shared, tmp_path):
     r = subprocess.run(args, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert f"reusing {done} predictions" in r.stdout and f"{done} already done" in r.stdout
+
+
+def test_long_side_on_a_fixed_size_model_is_refused(shared, capsys):
+    from paddleface.cli import main
+    assert main(eval_args(shared, shared / "widerface/val/images", "ulfd-rfb-320",
+                          "--long-side", "640")) == 2
+    assert "evaluated at its fixed size 320x240" in capsys.readouterr().err

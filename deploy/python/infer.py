@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from paddleface.cli import detect_inputs  # noqa: E402
+from paddleface.cli import detect_inputs, parse_fraction  # noqa: E402
 from paddleface.detector import Face  # noqa: E402
 from paddleface.errors import PaddleFaceError  # noqa: E402
 from paddleface.postprocess import clip_boxes, postprocess  # noqa: E402
@@ -81,7 +81,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-onednn", action="store_true")
     ap.add_argument("--trt", action="store_true", help="TensorRT on GPU")
-    ap.add_argument("--threshold", type=float)
+    ap.add_argument("--threshold", type=parse_fraction, help="score threshold, 0 to 1")
     args = ap.parse_args(argv)
     try:
         det = ExportedDetector(args.model_dir, args.device, args.threads, not args.no_onednn,

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import PaddleFaceError
 from ..registry import REGISTRY, get_record
 
 
@@ -40,6 +41,10 @@ def run_eval(args) -> int:
     record = get_record(args.id)
     gt = load_ground_truth(args.gt)  # fail early on a wrong --gt, before predicting
     long_side = args.long_side
+    if record.preprocess.resize != "long_side" and long_side != -1:
+        size = record.preprocess.size
+        raise PaddleFaceError(f"{record.id} is evaluated at its fixed size {size[0]}x{size[1]}; "
+                              "--long-side applies to the any-size models only")
     if record.preprocess.resize == "long_side" and long_side == -1:
         long_side = record.evaluation.default_long_side
     setting = (f"{long_side or 'origin'}" if record.preprocess.resize == "long_side"
