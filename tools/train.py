@@ -70,7 +70,8 @@ def interrupted_message(trainer, argv) -> str:
     step = getattr(trainer, "step", None)
     where = ", ".join(part for part in (
         f"in epoch {epoch + 1}/{trainer.epochs}" if epoch is not None else "",
-        f"after {step} iterations" if step is not None else "") if part)
+        f"after {step} iteration{'' if step == 1 else 's'}" if step is not None else "")
+        if part)
     state = Path(trainer.cfg.output_dir) / "last.pdstate"
     if not state.is_file():
         return (f"interrupted {where}; no epoch had finished, so there is nothing to resume: "
