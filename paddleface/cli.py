@@ -155,7 +155,9 @@ def detect_inputs(detect, paths, out: Optional[str], json_path: Optional[str],
                     if save_crops:
                         entry["crops"] = _save_crops(image, faces, Path(save_crops), rel)
             except PaddleFaceError as e:
-                bar.write(f"error: {e}", file=sys.stderr)
+                # errors about the pixels (not the file) do not know its name
+                msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
+                bar.write(f"error: {msg}", file=sys.stderr)
                 failed += 1
                 bar.update(1)
                 continue

@@ -84,6 +84,8 @@ def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str
         return InferenceEngine(prefix, device=device, threads=threads,
                                skip_passes=record.onednn_skip_passes)
     except Exception as e:
+        if device.startswith("gpu"):  # more likely the GPU set-up than the cached files
+            raise
         raise PaddleFaceError(f"{prefix.parent}: this cached inference model cannot be loaded "
                               f"({type(e).__name__}); delete the folder and it will be "
                               "made again") from None
@@ -151,19 +153,19 @@ class FaceDetector:
         self.input_size = tuple(input_size) if input_size else None
         self.preprocess = preprocess or self.record.preprocess
         self.long_side = long_side
-        env_limit = os.environ.get("PADDLEFACE_MAX_PIXELS")
-        self.max_input_pixels = max_input_pixels or (int(env_limit) if env_limit else MAX_INPUT_PIXELS)
+        self.max_input_pixels = max_input_pixels or max_pixels_from_env()
 
     # ------------------------------------------------------------------ network
-    def prepare(self, image: ImageLike, name: str = "image") -> Prepared:
-        """Resize and normalise one image (a BGR array, or a path to read)."""
+    def prepare(self, image: ImageLike, name: Optional[str] = None) -> Prepared:
+        """Resize and normalise one image (a BGR array, or a path to read; ``name`` names
+        it in errors)."""
         if isinstance(image, (str, os.PathLike)):
             name, image = str(image), read_image(image)
-        image = as_bgr(image, name)
+        image = as_bgr(image, name or "image")
         self._check_input_pixels(image, name)
         return prepare(self.preprocess, image, self.input_size, self.long_side)
 
-    def _check_input_pixels(self, image: np.ndarray, name: str) -> None:
+    def _check_input_pixels(self, image: np.ndarray, name: Optional[str]) -> None:
         h, w = image.shape[:2]
         if self.preprocess.resize != "long_side":
             return  # fixed, letterboxed and square-padded inputs have the model's size
@@ -173,7 +175,7 @@ class FaceDetector:
         if pixels > self.max_input_pixels:
             gb = pixels * 250 / 1e9  # measured: an 8000x8000 input took 16 GB
             raise PaddleFaceError(
-                f"{name}: the network input would be {round(w * r)}x{round(h * r)} "
+                f"{name + ': ' if name else ''}the network input would be {round(w * r)}x{round(h * r)} "
                 f"({pixels / 1e6:.0f} M pixels, about {gb:.0f} GB of memory), over the limit of "
                 f"{self.max_input_pixels / 1e6:.1f} M pixels; use a smaller long side "
                 f"(--long-side) or raise the limit (--max-pixels, $PADDLEFACE_MAX_PIXELS)")
@@ -233,6 +235,20 @@ class FaceDetector:
         return results  # type: ignore[return-value]
 
     __call__ = detect
+
+
+def max_pixels_from_env() -> int:
+    text = os.environ.get("PADDLEFACE_MAX_PIXELS")
+    if not text:
+        return MAX_INPUT_PIXELS
+    try:
+        value = int(text)
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    raise PaddleFaceError(f"PADDLEFACE_MAX_PIXELS={text!r}: a positive number of pixels was "
+                          "expected")
 
 
 def check_settings(record: ModelRecord, score_threshold, nms_iou, top_k, keep_top_k,

@@ -98,7 +98,9 @@ def test_pixel_limit_with_a_clear_message_and_an_override(shared, get_detector, 
     image = str(shared / "images/2.jpg")  # 1024x484
     assert main(["detect", image, "--long-side", "origin", "--max-pixels", "400000",
                  "--device", "cpu"]) == 1
-    assert "over the limit of 0.4 M pixels" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"error: {image}: the network input would be 1024x484" in err
+    assert "over the limit of 0.4 M pixels" in err
     assert main(["detect", image, "--long-side", "origin", "--max-pixels", "600000",
                  "--device", "cpu"]) == 0
 
