@@ -44,6 +44,7 @@ def check_weights_file(path: Path) -> None:
     very old torch files, tar archives; anything else is named from its first bytes, and a
     training state by its suffix.
     """
+    path = Path(path)
     if path.suffix == ".pdstate":
         raise UnreadableWeights(
             f"{path}: a training state (optimizer, scheduler and epoch, for tools/train.py "
