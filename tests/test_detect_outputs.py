@@ -185,3 +185,14 @@ def test_version_and_a_closed_pipe(tmp_path):
     r = subprocess.run(f"{sys.executable} -m paddleface models | head -n 1", shell=True,
                        capture_output=True, text=True)
     assert r.stdout.startswith("id") and r.stderr == ""
+
+
+def test_inputs_sharing_a_name_get_unique_output_names(tmp_path):
+    from paddleface.image_io import expand_inputs
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "2.jpg").write_bytes(b"")
+    files, errors = expand_inputs([str(tmp_path / "x/2.jpg"), str(tmp_path / "y/2.jpg"),
+                                   str(tmp_path / "x/2.jpg"), str(tmp_path / "x")])
+    assert errors == []
+    assert [(p.parent.name, str(rel)) for p, rel in files] == [("x", "2.jpg"), ("y", "2-1.jpg")]
