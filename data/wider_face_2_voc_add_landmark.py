@@ -54,6 +54,17 @@ def main(argv=None):
         return out
     images, labels = overrides(args.images, "images"), overrides(args.label, "label")
     out = Path(args.out)
+    sets_given = any(a == "--sets" or a.startswith("--sets=")
+                     for a in (sys.argv[1:] if argv is None else argv))
+    try:
+        return convert(args, images, labels, out, sets_given)
+    except KeyboardInterrupt:
+        # convert_set stopped its workers and removed their half-written files
+        print("interrupted; rerun to resume", file=sys.stderr)
+        return 130
+
+
+def convert(args, images, labels, out, sets_given):
     bad = 0
     for s in args.sets:
         img_dir = images.get(s, Path(args.wider_dir) / f"WIDER_{s}" / "images")
@@ -63,7 +74,12 @@ def main(argv=None):
             r = convert_set(s, label, img_dir, out, LIST_NAMES[s], args.min_size, args.workers,
                             progress=not args.quiet, report=lambda e: print(e, file=sys.stderr))
         except FileNotFoundError as e:
-            print(f"error: {e}", file=sys.stderr)
+            hint = ""
+            if not sets_given and not label.is_file():
+                other = [o for o in args.sets if o != s]
+                hint = (f"; to convert only the {other[0]} set pass --sets {other[0]}"
+                        if other else "")
+            print(f"error: {e}{hint}", file=sys.stderr)
             return 2
         dt = time.time() - t
         print(f"{s}: {r.images} images in {dt:.1f} s ({r.images / max(dt, 1e-9):.0f} images/s): "

@@ -44,20 +44,84 @@ def add_model_args(p: argparse.ArgumentParser, default: Optional[str] = "rfb-lm"
 
 
 # ---------------------------------------------------------------------------- detect
+def parse_fraction(text: str) -> float:
+    """A threshold between 0 and 1."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = None
+    if v is None or not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return v
+
+
+def parse_count(text: str) -> int:
+    try:
+        v = int(text)
+        if v > 0:
+            return v
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def cmd_detect(args) -> int:
     from .detector import FaceDetector
-    det = FaceDetector(args.model, weights=args.weights, device=args.device,
-                       score_threshold=args.threshold, input_size=args.input_size,
-                       long_side=args.long_side)
-    return detect_inputs(det.detect, args.paths, args.out, args.json, {"model": args.model})
+    record = get_record(args.model)
+    if args.save_crops and not record.landmarks:
+        raise PaddleFaceError(f"--save-crops aligns faces by their 5 landmarks, which {record.id} "
+                              "does not predict; use a landmark model such as rfb-lm")
+    det = FaceDetector(record, weights=args.weights, device=args.device,
+                       score_threshold=args.threshold, nms_iou=args.nms_iou, top_k=args.top_k,
+                       keep_top_k=args.keep_top_k, input_size=args.input_size,
+                       long_side=args.long_side, max_input_pixels=args.max_pixels)
+    return detect_inputs(det.detect, args.paths, args.out, args.json, detection_settings(det),
+                         save_crops=args.save_crops)
+
+
+def detection_settings(det) -> dict:
+    """What the detect JSON records about how its faces were found."""
+    proto, pre = det.protocol, det.preprocess
+    if pre.resize == "long_side":
+        side = pre.long_side if det.long_side == -1 else det.long_side
+        size = {"long_side": side or "origin"}
+    else:
+        w, h = det.input_size or pre.size
+        size = {"input_size": f"{w}x{h}", "resize": pre.resize}
+    return dict({"model": det.record.id,
+                 "weights": str(det.weights_path) if det.weights_path else None,
+                 "engine": det.engine.name,
+                 "score_threshold": max(proto.score_threshold, proto.final_threshold),
+                 "nms_iou": proto.nms_iou, "top_k": proto.candidates,
+                 "keep_top_k": proto.keep}, **size)
+
+
+# drawn images keep their input's format when OpenCV writes it in colour; others become .png
+DRAWN_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def drawn_name(rel: Path, video: bool) -> Path:
+    """Where the drawing of input ``rel`` goes: the same relative path, plus ``.mp4`` for
+    videos in other containers (clip.avi -> clip.avi.mp4) and ``.png`` for image formats
+    not written in colour, so that no two inputs share an output."""
+    suffix = rel.suffix.lower()
+    if video:
+        return rel if suffix == ".mp4" else rel.with_name(rel.name + ".mp4")
+    return rel if suffix in DRAWN_IMAGE_SUFFIXES else rel.with_name(rel.name + ".png")
 
 
 def detect_inputs(detect, paths, out: Optional[str], json_path: Optional[str],
-                  header: Optional[dict] = None) -> int:
-    """Run ``detect(image) -> faces`` over images, folders and videos: drawings into ``out``,
-    all faces into ``json_path``. A bad input is reported and skipped; returns 1 if any failed.
-    (Shared by ``paddleface detect`` and deploy/python/infer.py.)"""
+                  header: Optional[dict] = None, save_crops: Optional[str] = None) -> int:
+    """Run ``detect(image) -> faces`` over images, folders and videos: drawings into ``out``
+    (each input's relative path kept), all faces into ``json_path`` keyed by the input path,
+    aligned 112x112 crops into ``save_crops``. A bad input is reported and skipped; returns
+    1 if any failed. (Shared by ``paddleface detect`` and deploy/python/infer.py.)"""
     import cv2
+    from tqdm import tqdm
 
     from .draw import draw_faces
     from .image_io import expand_inputs, is_video, read_image
@@ -66,26 +130,44 @@ def detect_inputs(detect, paths, out: Optional[str], json_path: Optional[str],
     for _, msg in errors:
         print(f"error: {msg}", file=sys.stderr)
     out_dir = Path(out) if out else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     failed = len(errors)
-    for path in files:
-        try:
-            if is_video(path):
-                results[str(path)] = _detect_video(detect, path, out_dir)
-                print(f"{path}: {len(results[str(path)])} frames")
+    # a bar with ETA for large folders (on a terminal); the per-input lines print above it
+    bar = tqdm(total=len(files), unit="input", file=sys.stderr,
+               disable=len(files) < 20 or not sys.stderr.isatty())
+    try:
+        for path, rel in files:
+            drawn = out_dir / drawn_name(rel, is_video(path)) if out_dir else None
+            if drawn:
+                drawn.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if is_video(path):
+                    entry = _detect_video(detect, path, drawn)
+                    line = f"{path}: {plural(len(entry['frames']), 'frame')} at {entry['fps']:g} fps"
+                else:
+                    image = read_image(path)
+                    faces = detect(image)
+                    entry = {"width": image.shape[1], "height": image.shape[0],
+                             "faces": [f.to_dict() for f in faces]}
+                    line = f"{path}: {plural(len(faces), 'face')}"
+                    if drawn:
+                        cv2.imwrite(str(drawn), draw_faces(image, faces))
+                    if save_crops:
+                        entry["crops"] = _save_crops(image, faces, Path(save_crops), rel)
+            except PaddleFaceError as e:
+                # errors about the pixels (not the file) do not know its name
+                msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
+                bar.write(f"error: {msg}", file=sys.stderr)
+                failed += 1
+                bar.update(1)
                 continue
-            image = read_image(path)
-            faces = detect(image)
-        except PaddleFaceError as e:
-            print(f"error: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        results[str(path)] = [f.to_dict() for f in faces]
-        print(f"{path}: {len(faces)} faces")
-        if out_dir:
-            cv2.imwrite(str(out_dir / (path.stem + ".jpg")), draw_faces(image, faces))
+            if drawn:
+                entry["drawn"] = str(drawn)
+            results[str(path)] = entry
+            bar.write(line, file=sys.stdout)
+            bar.update(1)
+    finally:
+        bar.close()
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(dict(header or {}, images=results), indent=1))
@@ -94,29 +176,49 @@ def detect_inputs(detect, paths, out: Optional[str], json_path: Optional[str],
     return 1 if failed else 0
 
 
-def _detect_video(detect, path, out_dir):
+def _save_crops(image, faces, crops_dir: Path, rel: Path) -> List[str]:
+    """One aligned 112x112 crop per face with landmarks: CROPS/<relative path>_<k>.jpg."""
+    import cv2
+
+    from .align import align_face
+    written = []
+    for k, f in enumerate(faces):
+        if f.landmarks is None:
+            continue
+        dest = crops_dir / rel.with_name(f"{rel.name}_{k}.jpg")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(dest), align_face(image, f.landmarks))
+        written.append(str(dest))
+    return written
+
+
+def _detect_video(detect, path, drawn: Optional[Path]) -> dict:
+    """Faces per frame with its time in seconds; the drawing is written at the input's rate."""
     import cv2
 
     from .draw import draw_faces
-    from .image_io import video_frames
+    from .image_io import VideoReader
+    video = VideoReader(path)
     writer = None
     frames = []
+    size = None
     try:
-        for frame in video_frames(path):
+        for i, frame in enumerate(video):
             faces = detect(frame)
-            frames.append([f.to_dict() for f in faces])
-            if out_dir:
+            frames.append({"frame": i, "time": round(i / video.fps, 4),
+                           "faces": [f.to_dict() for f in faces]})
+            size = frame.shape[1], frame.shape[0]
+            if drawn:
                 if writer is None:
-                    h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(str(out_dir / (path.stem + ".mp4")),
-                                             cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
+                    writer = cv2.VideoWriter(str(drawn), cv2.VideoWriter_fourcc(*"mp4v"),
+                                             video.fps, size)
                 writer.write(draw_faces(frame, faces))
     finally:
         if writer is not None:
             writer.release()
     if not frames:
         raise PaddleFaceError(f"{path}: the video has no readable frames")
-    return frames
+    return {"width": size[0], "height": size[1], "fps": video.fps, "frames": frames}
 
 
 # ---------------------------------------------------------------------------- models
@@ -176,7 +278,9 @@ def cmd_validate_voc(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
     parser = argparse.ArgumentParser(prog="paddleface", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"paddleface {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("detect", help="detect faces in images, folders or videos")
@@ -184,11 +288,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     p.add_argument("--out", help="folder for the drawn images / videos")
     p.add_argument("--json", help="write all detections to this JSON file")
-    p.add_argument("--threshold", type=float, default=None, help="score threshold")
+    p.add_argument("--threshold", type=parse_fraction, default=None,
+                   help="score threshold, 0 to 1 (default: the model's)")
+    p.add_argument("--nms-iou", type=parse_fraction, default=None,
+                   help="NMS IoU threshold, 0 to 1 (default: the model's)")
+    p.add_argument("--top-k", type=parse_count, default=None,
+                   help="candidates kept before NMS (default: the model's)")
+    p.add_argument("--keep-top-k", type=parse_count, default=None,
+                   help="detections kept after NMS (default: the model's)")
     p.add_argument("--input-size", type=parse_size, default=None,
-                   help="WxH network input of the fixed-size models")
+                   help="WxH network input of the fixed-size models (ulfd-*; blazeface-*: the "
+                        "larger side is the letterbox side); refused for the any-size models")
     p.add_argument("--long-side", type=parse_long_side, default=-1,
-                   help="long side of the any-size models, or 'origin'")
+                   help="long side of the any-size models, or 'origin'; refused for the others")
+    p.add_argument("--max-pixels", type=parse_count, default=None,
+                   help="largest network input in pixels (default 4096x4096 = 16.8 M, about 4 GB "
+                        "of memory; also $PADDLEFACE_MAX_PIXELS)")
+    p.add_argument("--save-crops", metavar="DIR",
+                   help="write aligned 112x112 face crops (5-landmark similarity transform, "
+                        "the ArcFace template) of every image into DIR; landmark models only")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("models", help="list the model registry")
@@ -215,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="WxH (default: the model's size; the any-size models: dynamic for "
                         "inference, 640x480 for lite and onnx)")
     p.add_argument("--weights", help="a .pdparams or .pth file (default: resolved)")
-    p.add_argument("--check-image", help="photo for the on-the-spot check")
+    p.add_argument("--check-image", help="photo for the on-the-spot check (default: a built-in "
+                   "synthetic picture)")
     p.add_argument("--int8", action="store_true",
                    help="lite: also model_*_int8_weights.nb (opt's int8 weight quantization)")
     p.add_argument("--calib-images", metavar="DIR|LIST.txt",
@@ -244,5 +363,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # every file is written atomically; eval skips what it already predicted
+        resumable = args.command == "eval"
+        print("interrupted" + ("; rerun to resume" if resumable else ""), file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`paddleface models | head`): stop quietly, as Unix tools do;
+        # stdout goes to /dev/null so that Python's own flush at exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

@@ -1,17 +1,25 @@
 """The detection API: ``FaceDetector(model_id).detect(image_bgr)``."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .errors import PaddleFaceError
-from .image_io import as_bgr
-from .postprocess import postprocess
+from .image_io import as_bgr, read_image
+from .paddle_runtime import import_paddle
+from .postprocess import clip_boxes, postprocess
 from .preprocess import Prepared, prepare
 from .registry import DetectionProtocol, ModelRecord, get_record
-from .weights import load_weights, resolve_weights
+from .weights import UnreadableWeights, is_cache_entry, load_weights, resolve_weights
+
+import_paddle()  # a missing paddle is reported here, in one sentence naming the packages
+
+# A network input of this many pixels takes about 4 GB while it runs (8000x8000 took 16 GB).
+MAX_INPUT_PIXELS = 4096 * 4096
+ImageLike = Union[np.ndarray, str, os.PathLike]
 
 
 @dataclass
@@ -32,7 +40,7 @@ class Face:
 
 def set_device(device: Optional[str]) -> str:
     """``"cpu"``, ``"gpu"``/``"gpu:N"`` or None (GPU when Paddle was built with CUDA)."""
-    import paddle
+    paddle = import_paddle()
     if device is None:
         device = "gpu" if paddle.device.is_compiled_with_cuda() else "cpu"
     try:
@@ -44,9 +52,18 @@ def set_device(device: Optional[str]) -> str:
 
 def load_network(record: ModelRecord, weights: Optional[str] = None, allow_download: bool = True):
     """(the record's network in eval mode with its weights loaded, the weights file)."""
+    import_paddle()
     net = record.build()
     path = resolve_weights(record, weights, allow_download)
-    load_weights(net, path, record)
+    try:
+        load_weights(net, path, record)
+    except UnreadableWeights:
+        if not is_cache_entry(path):
+            raise
+        # a damaged converted copy (a full disk, a killed process): convert it again
+        path.unlink()
+        path = resolve_weights(record, weights, allow_download)
+        load_weights(net, path, record)
     net.eval()
     return net, path
 
@@ -63,8 +80,15 @@ def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str
     if engine != "inference":
         raise PaddleFaceError(f"engine must be auto, dygraph or inference, not {engine!r}")
     prefix = cached_static_model(net, record, weights_path, input_size)
-    return InferenceEngine(prefix, device=device, threads=threads,
-                           skip_passes=record.onednn_skip_passes)
+    try:
+        return InferenceEngine(prefix, device=device, threads=threads,
+                               skip_passes=record.onednn_skip_passes)
+    except Exception as e:
+        if device.startswith("gpu"):  # more likely the GPU set-up than the cached files
+            raise
+        raise PaddleFaceError(f"{prefix.parent}: this cached inference model cannot be loaded "
+                              f"({type(e).__name__}); delete the folder and it will be "
+                              "made again") from None
 
 
 class FaceDetector:
@@ -75,16 +99,24 @@ class FaceDetector:
         weights: a ``.pdparams`` or PyTorch ``.pth`` file; default: resolved as in
             :mod:`paddleface.weights`.
         device: ``"cpu"``, ``"gpu"`` or None (automatic).
-        score_threshold: final score threshold (default: the record's).
-        nms_iou: NMS IoU threshold (default: the record's).
-        input_size: (width, height) for the fixed-size models.
+        score_threshold: final score threshold in [0, 1] (default: the record's).
+        nms_iou: NMS IoU threshold in [0, 1] (default: the record's).
+        top_k: candidates kept before NMS, highest scores first (default: the record's).
+        keep_top_k: detections kept after NMS (default: the record's).
+        input_size: (width, height) for the fixed-size models; the letterboxed ones
+            (BlazeFace) use the larger of the two as their side.
         long_side: resize rule of the any-size models: the long side in pixels, or None
             for the original size (default: the record's).
+        max_input_pixels: refuse images whose network input would be larger (default
+            ``MAX_INPUT_PIXELS``, about 4 GB of memory; ``$PADDLEFACE_MAX_PIXELS`` overrides).
         protocol: a whole :class:`DetectionProtocol` (evaluation uses the record's eval one).
         network: an already loaded network (e.g. from training) instead of weights.
         engine: "auto" (Paddle Inference for weights from a file), "dygraph" or "inference".
         threads: CPU threads of the inference engine (default: all cores).
         preprocess: a :class:`Preprocess` other than the record's (evaluation uses it).
+
+    Boxes are clipped to the image; :meth:`detect_raw` gives them unclipped (evaluation
+    protocols write the raw values).
     """
 
     def __init__(self, model: Union[str, ModelRecord] = "rfb-lm", weights: Optional[str] = None,
@@ -92,13 +124,17 @@ class FaceDetector:
                  nms_iou: Optional[float] = None, input_size: Optional[Tuple[int, int]] = None,
                  long_side: Optional[int] = -1, protocol: Optional[DetectionProtocol] = None,
                  network=None, engine: str = "auto", threads: Optional[int] = None,
-                 preprocess=None):
+                 preprocess=None, top_k: Optional[int] = None, keep_top_k: Optional[int] = None,
+                 max_input_pixels: Optional[int] = None):
         self.record = get_record(model) if isinstance(model, str) else model
+        check_settings(self.record, score_threshold, nms_iou, top_k, keep_top_k, input_size,
+                       long_side, preprocess)
         device = set_device(device)
         if network is not None:
             self.net, weights_path = network, None
         else:
             self.net, weights_path = load_network(self.record, weights)
+        self.weights_path = weights_path  # the .pdparams file loaded (None: a given network)
         self.net.eval()
         fixed = self.record.preprocess.resize == "fixed"
         self.engine = make_engine(self.record, self.net, weights_path, engine, device,
@@ -109,20 +145,48 @@ class FaceDetector:
                             score_threshold=min(proto.score_threshold, score_threshold))
         if nms_iou is not None:
             proto = replace(proto, nms_iou=nms_iou)
+        if top_k is not None:
+            proto = replace(proto, candidates=top_k)
+        if keep_top_k is not None:
+            proto = replace(proto, keep=keep_top_k)
         self.protocol = proto
         self.input_size = tuple(input_size) if input_size else None
         self.preprocess = preprocess or self.record.preprocess
         self.long_side = long_side
+        self.max_input_pixels = max_input_pixels or max_pixels_from_env()
 
     # ------------------------------------------------------------------ network
-    def prepare(self, image: np.ndarray) -> Prepared:
-        return prepare(self.preprocess, as_bgr(image), self.input_size, self.long_side)
+    def prepare(self, image: ImageLike, name: Optional[str] = None) -> Prepared:
+        """Resize and normalise one image (a BGR array, or a path to read; ``name`` names
+        it in errors)."""
+        if isinstance(image, (str, os.PathLike)):
+            name, image = str(image), read_image(image)
+        image = as_bgr(image, name or "image")
+        self._check_input_pixels(image, name)
+        return prepare(self.preprocess, image, self.input_size, self.long_side)
+
+    def _check_input_pixels(self, image: np.ndarray, name: Optional[str]) -> None:
+        h, w = image.shape[:2]
+        if self.preprocess.resize != "long_side":
+            return  # fixed, letterboxed and square-padded inputs have the model's size
+        side = self.preprocess.long_side if self.long_side == -1 else self.long_side
+        r = 1.0 if side is None else side / max(h, w)
+        pixels = round(w * r) * round(h * r)
+        if pixels > self.max_input_pixels:
+            gb = pixels * 250 / 1e9  # measured: an 8000x8000 input took 16 GB
+            raise PaddleFaceError(
+                f"{name + ': ' if name else ''}the network input would be {round(w * r)}x{round(h * r)} "
+                f"({pixels / 1e6:.0f} M pixels, about {gb:.0f} GB of memory), over the limit of "
+                f"{self.max_input_pixels / 1e6:.1f} M pixels; use a smaller long side "
+                f"(--long-side) or raise the limit (--max-pixels, $PADDLEFACE_MAX_PIXELS)")
 
     def forward(self, batch: np.ndarray):
         """(N, 3, H, W) float32 -> numpy (loc, conf, landms or None), each (N, P, .)."""
         return self.engine(batch)
 
-    def _detect_prepared(self, items: Sequence[Prepared]) -> List[List[Face]]:
+    def _detect_prepared(self, items: Sequence[Prepared], clip: bool = True) -> List[List[Face]]:
+        """Faces per prepared image; ``clip``: boxes clipped to the image (evaluation
+        protocols need the raw values)."""
         h, w = items[0].tensor.shape[1:]
         batch = items[0].tensor[None] if len(items) == 1 else np.stack([p.tensor for p in items])
         loc, conf, landms = self.forward(batch)
@@ -135,18 +199,29 @@ class FaceDetector:
             boxes, scores, points = postprocess(
                 loc[i], conf[i], None if landms is None else landms[i], priors,
                 self.record.priors.variances, self.protocol, p.to_pixels, p.offset)
+            if clip and p.image_size is not None and len(boxes):
+                boxes = clip_boxes(boxes, p.image_size)
             out.append([Face(b, float(s), None if points is None else points[k])
                         for k, (b, s) in enumerate(zip(boxes, scores))])
         return out
 
     # ------------------------------------------------------------------ public API
-    def detect(self, image: np.ndarray) -> List[Face]:
-        """Faces in one BGR (or grayscale / BGRA) uint8 image, highest score first."""
+    def detect(self, image: ImageLike) -> List[Face]:
+        """Faces in one BGR (or grayscale / BGRA) uint8 image or image file, highest score
+        first; boxes clipped to the image."""
         return self._detect_prepared([self.prepare(image)])[0]
 
-    def detect_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> List[List[Face]]:
-        """Faces in each image. Images whose network inputs have the same size run as one
-        batch (so the results equal one-by-one detection exactly)."""
+    def detect_raw(self, image: ImageLike) -> List[Face]:
+        """As :meth:`detect` but boxes as the network decodes them (may leave the image)."""
+        return self._detect_prepared([self.prepare(image)], clip=False)[0]
+
+    def detect_batch(self, images: Union[Sequence[ImageLike], str, os.PathLike],
+                     batch_size: int = 8) -> List[List[Face]]:
+        """Faces in each image (arrays or paths; one path is a list of one). Images whose
+        network inputs have the same size run as one batch (so the results equal one-by-one
+        detection exactly)."""
+        if isinstance(images, (str, os.PathLike)):
+            images = [images]
         prepared = [self.prepare(im) for im in images]
         results: List[Optional[List[Face]]] = [None] * len(prepared)
         groups: Dict[Tuple[int, int], List[int]] = {}
@@ -160,3 +235,36 @@ class FaceDetector:
         return results  # type: ignore[return-value]
 
     __call__ = detect
+
+
+def max_pixels_from_env() -> int:
+    text = os.environ.get("PADDLEFACE_MAX_PIXELS")
+    if not text:
+        return MAX_INPUT_PIXELS
+    try:
+        value = int(text)
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    raise PaddleFaceError(f"PADDLEFACE_MAX_PIXELS={text!r}: a positive number of pixels was "
+                          "expected")
+
+
+def check_settings(record: ModelRecord, score_threshold, nms_iou, top_k, keep_top_k,
+                   input_size, long_side, preprocess=None) -> None:
+    """Refuse settings out of range, or that the model's resize rule would silently ignore."""
+    for name, v in (("score threshold", score_threshold), ("NMS IoU", nms_iou)):
+        if v is not None and not 0.0 <= v <= 1.0:
+            raise PaddleFaceError(f"the {name} must be between 0 and 1, got {v}")
+    for name, v in (("top-k", top_k), ("keep-top-k", keep_top_k)):
+        if v is not None and v < 1:
+            raise PaddleFaceError(f"{name} must be a positive number of boxes, got {v}")
+    resize = (preprocess or record.preprocess).resize
+    if input_size and resize == "long_side":
+        raise PaddleFaceError(f"{record.id} takes images of any size and scales their long side "
+                              "(long_side / --long-side); an input size does not apply")
+    if long_side != -1 and resize != "long_side":
+        size = (preprocess or record.preprocess).size
+        raise PaddleFaceError(f"{record.id} resizes every image to {size[0]}x{size[1]} "
+                              f"({resize}); set input_size (--input-size), not the long side")

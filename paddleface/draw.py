@@ -17,8 +17,11 @@ def draw_faces(image: np.ndarray, faces: Sequence) -> np.ndarray:
     for f in faces:
         x1, y1, x2, y2 = (int(round(v)) for v in f.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 0), thick)
-        cv2.putText(out, f"{f.score:.2f}", (x1, max(0, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4 * thick, (255, 255, 255), thick)
+        label, scale = f"{f.score:.2f}", 0.4 * thick
+        (_, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        # above the box, or inside it when the box touches the top edge (else it is cut off)
+        y = y1 - 3 if y1 - 3 - text_h >= 0 else y1 + text_h + 3
+        cv2.putText(out, label, (x1, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick)
         if f.landmarks is not None:
             for (x, y), color in zip(f.landmarks, LANDMARK_COLORS):
                 cv2.circle(out, (int(round(x)), int(round(y))), thick + 1, color, -1)

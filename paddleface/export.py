@@ -4,7 +4,8 @@ Formats: ``inference`` (a static graph for paddle.inference), ``onnx`` (through 
 checked with onnxruntime) and ``lite`` (Paddle Lite .nb files made by the Python 3.10 /
 paddle 2.6.2 toolchain of deploy/lite/setup.sh). Every export directory holds
 ``deploy.json`` (model id, input shape, preprocessing, anchors, thresholds) and the maximum
-absolute difference of its outputs from the dygraph model on a real image.
+absolute difference of its outputs from the dygraph model on a built-in synthetic picture
+(or a photo the user names).
 """
 from __future__ import annotations
 
@@ -39,20 +40,34 @@ def lite_python() -> Path:
     if default.is_file():
         return default
     raise PaddleFaceError("the Paddle Lite toolchain is not set up: run `bash deploy/lite/setup.sh` "
-                          "(a Python 3.10 venv with paddlepaddle 2.6.2 and paddlelite 2.13rc0) "
-                          "or set PADDLEFACE_LITE_PYTHON")
+                          "(a Python 3.10 venv with paddlepaddle 2.6.2 and paddlelite 2.13rc0, "
+                          "made at .venv-lite) or set PADDLEFACE_PY310 to the python of "
+                          "such a venv")
+
+
+def synthetic_photo(width: int = 640, height: int = 480) -> np.ndarray:
+    """A fixed BGR test picture (gradients, skin-toned ellipses with eyes, seeded noise): every
+    export checks itself on it when no photo is named, so no test data is needed."""
+    import cv2
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([90 + 80 * xx / width, 120 + 60 * yy / height,
+                    150 + 50 * np.sin(xx / 37.0) * np.cos(yy / 23.0)], axis=-1)
+    for cx, cy, r in ((0.3, 0.45, 0.12), (0.7, 0.5, 0.08), (0.5, 0.75, 0.05)):
+        c, rad = (int(cx * width), int(cy * height)), int(r * min(width, height) * 1.6)
+        cv2.ellipse(img, c, (int(rad * 0.8), rad), 0, 0, 360, (120, 160, 215), -1)
+        for dx in (-0.3, 0.3):
+            cv2.circle(img, (c[0] + int(dx * rad), c[1] - int(0.2 * rad)), max(1, rad // 8),
+                       (40, 40, 40), -1)
+    noise = np.random.default_rng(0).normal(0, 8, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
 
 
 def check_input(record: ModelRecord, size: Tuple[int, int], image: Optional[str]) -> np.ndarray:
-    """(1, 3, H, W) network input from a real photo resized to ``size`` (width, height)."""
+    """(1, 3, H, W) network input from ``image`` (default: :func:`synthetic_photo`) resized
+    to ``size`` (width, height)."""
     import cv2
-    if image is None:
-        shared = os.environ.get("PADDLEFACE_SHARED")
-        candidates = [Path(shared) / "images" / "crowd.jpg"] if shared else []
-        image = next((str(c) for c in candidates if c.is_file()), None)
-    if image is None:
-        raise PaddleFaceError("the export check needs a photo: pass --check-image FILE")
-    img = cv2.resize(read_image(image), size, interpolation=cv2.INTER_LINEAR)
+    photo = read_image(image) if image else synthetic_photo()
+    img = cv2.resize(photo, size, interpolation=cv2.INTER_LINEAR)
     return normalize(record.preprocess, img)[None]
 
 

@@ -1,6 +1,8 @@
 """Reading images with one-sentence errors, and normalising arrays to BGR uint8."""
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
@@ -62,23 +64,39 @@ def read_image(path) -> np.ndarray:
     return decode_image(data, str(p))
 
 
-def expand_inputs(paths: List[str]) -> Tuple[List[Path], List[Tuple[str, str]]]:
+def expand_inputs(paths: List[str]) -> Tuple[List[Tuple[Path, Path]], List[Tuple[str, str]]]:
     """Files to process from files and folders (folders: their images and videos, sorted,
-    recursively). Returns (files, errors) where each error is (path, message)."""
-    files: List[Path] = []
+    recursively), each with a relative name for its outputs: a folder's files keep their
+    path below the folder, a named file its name. Names are unique (``-1``, ``-2`` before
+    the suffix when two inputs share one); a file named twice is processed once.
+    Returns (files as (path, relative name), errors as (path, message))."""
+    found: List[Tuple[Path, Path]] = []
     errors: List[Tuple[str, str]] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*")
-                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-            if not found:
+            inside = sorted(f for f in p.rglob("*")
+                            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            if not inside:
                 errors.append((raw, f"{raw}: the folder holds no images"))
-            files.extend(found)
+            found.extend((f, f.relative_to(p)) for f in inside)
         elif p.exists():
-            files.append(p)
+            found.append((p, Path(p.name)))
         else:
             errors.append((raw, f"{raw}: no such file or folder"))
+    files: List[Tuple[Path, Path]] = []
+    seen_files, taken = set(), set()
+    for path, rel in found:
+        key = path.resolve()
+        if key in seen_files:
+            continue
+        seen_files.add(key)
+        name, k = rel, 0
+        while str(name).lower() in taken:
+            k += 1
+            name = rel.with_name(f"{rel.stem}-{k}{rel.suffix}")
+        taken.add(str(name).lower())
+        files.append((path, name))
     return files, errors
 
 
@@ -86,15 +104,47 @@ def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def video_frames(path: Path) -> Iterator[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise PaddleFaceError(f"{path}: not a readable video")
+@contextlib.contextmanager
+def silenced_stderr():
+    """Send file descriptor 2 to /dev/null for the block: FFmpeg inside OpenCV writes its
+    complaints ("moov atom not found") there directly, and our own one-line error follows."""
     try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield frame
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
     finally:
-        cap.release()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class VideoReader:
+    """The frames of a video file and its frame rate (25 when the file does not say)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with silenced_stderr():
+            self._cap = cv2.VideoCapture(str(path))
+        if not self._cap.isOpened():
+            raise PaddleFaceError(f"{path}: not a readable video")
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 25.0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            while True:
+                with silenced_stderr():
+                    ok, frame = self._cap.read()
+                if not ok:
+                    break
+                yield frame
+        finally:
+            self._cap.release()
+
+
+def video_frames(path: Path) -> Iterator[np.ndarray]:
+    return iter(VideoReader(path))

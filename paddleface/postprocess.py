@@ -53,3 +53,10 @@ def postprocess(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
         if offset is not None:
             points = points + offset
     return boxes, kept_scores, points
+
+
+def clip_boxes(boxes: np.ndarray, image_size: Tuple[int, int]) -> np.ndarray:
+    """(K, 4) x1 y1 x2 y2 clipped to [0, width] x [0, height] (the final output; evaluation
+    protocols write the values as decoded)."""
+    w, h = image_size
+    return np.clip(boxes, 0.0, np.array([w, h, w, h], dtype=boxes.dtype))

@@ -1,6 +1,7 @@
 """Image -> network input, following each model's :class:`~paddleface.registry.Preprocess`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -23,15 +24,31 @@ class Prepared:
     to_pixels: np.ndarray
     resized: np.ndarray  # H x W x 3 image as the network saw it, before normalisation
     offset: np.ndarray = None  # (2,) pixels added after scaling (letterbox padding), or zeros
+    image_size: Optional[Tuple[int, int]] = None  # (width, height) of the original image
 
     def __post_init__(self):
         if self.offset is None:
             self.offset = np.zeros(2, np.float32)
 
 
+def pad_short_side(image: np.ndarray, ratio: float, color) -> np.ndarray:
+    """Pad the bottom or right edge with ``color`` so that neither side scales to less than one
+    pixel (a 3000x2 image at long side 640 would resize to 640x0). Padding after the image
+    keeps its pixel coordinates, so the boxes need no correction."""
+    h, w = image.shape[:2]
+    need = math.ceil(1.0 / ratio)
+    if min(h, w) >= need:
+        return image
+    out = np.empty((max(h, need), max(w, need), image.shape[2]), dtype=image.dtype)
+    out[:] = color
+    out[:h, :w] = image
+    return out
+
+
 def letterbox(image: np.ndarray, side: int, stride: int, color) -> Tuple[np.ndarray, float, Tuple[float, float]]:
     """YOLO's letterbox (auto): scale the long side to ``side``, pad the short side only up to
     a multiple of ``stride``, half on each side. Returns (image, ratio, (left, top))."""
+    image = pad_short_side(image, side / max(image.shape[:2]), color)
     h, w = image.shape[:2]
     r = min(side / h, side / w)
     nw, nh = int(round(w * r)), int(round(h * r))
@@ -75,6 +92,7 @@ def resize_for(spec: Preprocess, image: np.ndarray, size: Optional[Tuple[int, in
     if side is None or side == max(h, w):
         return src, 1.0, 1.0, (0, 0)
     r = float(side) / max(h, w)
+    src = pad_short_side(src, r, spec.mean)
     # cv2 computes the output size as round(w * r), as upstream's cv2.resize(fx=, fy=) does.
     return cv2.resize(src, None, None, fx=r, fy=r, interpolation=cv2.INTER_LINEAR), r, r, (0, 0)
 
@@ -100,4 +118,5 @@ def prepare(spec: Preprocess, image_bgr: np.ndarray, size: Optional[Tuple[int, i
     resized, fx, fy, (left, top) = resize_for(spec, image_bgr, size, long_side)
     rh, rw = resized.shape[:2]
     return Prepared(normalize(spec, resized), np.array([rw / fx, rh / fy], dtype=np.float32),
-                    resized, np.array([-left / fx, -top / fy], dtype=np.float32))
+                    resized, np.array([-left / fx, -top / fy], dtype=np.float32),
+                    (image_bgr.shape[1], image_bgr.shape[0]))

@@ -25,6 +25,39 @@ from .errors import PaddleFaceError
 from .registry import ModelRecord
 
 PADDLE_SUFFIXES = (".pdparams",)
+EXPECTED_WEIGHTS = "a Paddle .pdparams or a PyTorch .pth state dict was expected"
+# leading bytes of files people pass by mistake
+FOREIGN_MAGIC = ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG", "a PNG image"),
+                 (b"GIF8", "a GIF image"), (b"BM", "a BMP image"), (b"%PDF", "a PDF document"),
+                 (b"\x93NUMPY", "a numpy .npy array"), (b"\x1f\x8b", "a gzip archive"),
+                 (b"\x08", "an ONNX or protobuf file"))
+
+
+class UnreadableWeights(PaddleFaceError):
+    """A weights file that cannot be read at all (as opposed to one of another model)."""
+
+
+def check_weights_file(path: Path) -> None:
+    """Refuse, in one sentence, a file that cannot be weights: what it is, what was expected.
+
+    Both checkpoint formats are pickles (0x80), zip archives (torch.save's default) or, for
+    very old torch files, tar archives; anything else is named from its first bytes, and a
+    training state by its suffix.
+    """
+    path = Path(path)
+    if path.suffix == ".pdstate":
+        raise UnreadableWeights(
+            f"{path}: a training state (optimizer, scheduler and epoch, for tools/train.py "
+            f"--resume), not weights; pass the .pdparams beside it ({path.with_suffix('.pdparams')})")
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        raise UnreadableWeights(f"{path}: the file is empty; {EXPECTED_WEIGHTS}")
+    if head[:1] == b"\x80" or head.startswith(b"PK\x03\x04") or head[257:262] == b"ustar":
+        return
+    what = next((name for magic, name in FOREIGN_MAGIC if head.startswith(magic)), None)
+    raise UnreadableWeights(f"{path}: " + (f"{what}, not weights" if what else
+                                           "not a weights file") + f"; {EXPECTED_WEIGHTS}")
 
 
 def home() -> Path:
@@ -63,17 +96,23 @@ def read_torch_state_dict(src: Path) -> Dict[str, "object"]:
     try:
         import torch
     except ImportError:  # pragma: no cover - depends on the installation
-        raise PaddleFaceError(f"{src}: importing a PyTorch checkpoint needs torch "
-                              "(pip install torch==2.13.0)") from None
+        raise PaddleFaceError(
+            f"{src}: importing a PyTorch checkpoint needs torch (only for this one-time "
+            "conversion; converted .pdparams files need none): pip install torch --index-url "
+            "https://download.pytorch.org/whl/cpu (the CPU build; PyPI's default is the "
+            "CUDA build, several GB)") from None
     if not src.is_file():
         raise PaddleFaceError(f"{src}: no such checkpoint file")
+    check_weights_file(src)
     try:
         obj = torch.load(str(src), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated or foreign files
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PaddleFaceError(f"{src}: not a readable PyTorch checkpoint "
-                              f"(a state dict saved by torch.save was expected; {reason[:200]})"
-                              ) from None
+        # torch's own text goes on to suggest weights_only=False, i.e. running the pickle's
+        # code: never pass that on
+        why = ("it holds Python objects besides tensors, which are never unpickled here"
+               if "Weights only load failed" in str(e) else "the file is truncated or corrupt")
+        raise UnreadableWeights(f"{src}: not a readable PyTorch checkpoint ({why}); a state "
+                                "dict of tensors saved by torch.save was expected") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -127,7 +166,26 @@ def check_state_dict(record_id: str, src: Path, params: Dict[str, np.ndarray],
             parts.append(f"{len(unexpected)} unexpected keys ({few(unexpected)})")
         if wrong:
             parts.append(f"{len(wrong)} shape mismatches ({few(wrong)})")
-        raise PaddleFaceError(f"{src}: not a {record_id} checkpoint: " + "; ".join(parts))
+        matches = matching_ids({k: tuple(np.shape(v)) for k, v in params.items()})
+        hint = (f"; its keys and shapes match {', '.join(matches)}: pass -m {matches[0]}"
+                if matches else "; its keys match no registry model")
+        raise PaddleFaceError(f"{src}: not a {record_id} checkpoint: " + "; ".join(parts) + hint)
+
+
+def matching_ids(shapes: Dict[str, tuple]) -> list:
+    """Registry ids whose network has exactly these parameter names and shapes."""
+    from .registry import REGISTRY
+    return [r.id for r in REGISTRY.values() if _shapes_of(r.id) == shapes]
+
+
+_SHAPES: Dict[str, Dict[str, tuple]] = {}
+
+
+def _shapes_of(record_id: str) -> Dict[str, tuple]:
+    from .registry import REGISTRY
+    if record_id not in _SHAPES:
+        _SHAPES[record_id] = expected_shapes(REGISTRY[record_id])
+    return _SHAPES[record_id]
 
 
 def expected_shapes(record: ModelRecord) -> Dict[str, tuple]:
@@ -194,6 +252,7 @@ def resolve_weights(record: ModelRecord, explicit: Optional[str] = None,
         path = Path(explicit)
         if not path.is_file():
             raise PaddleFaceError(f"{path}: no such weights file")
+        check_weights_file(path)
         return path if path.suffix in PADDLE_SUFFIXES else _from_torch_file(record, path)
     if record.checkpoint is None:
         raise PaddleFaceError(f"no trained weights are published for {record.id}: train it "
@@ -208,6 +267,11 @@ def resolve_weights(record: ModelRecord, explicit: Optional[str] = None,
         raise PaddleFaceError(f"no weights for {record.id}: put {record.checkpoint.path} "
                               "under $PADDLEFACE_WEIGHTS or pass a weights file")
     return _from_torch_file(record, download(record))
+
+
+def is_cache_entry(path: Path) -> bool:
+    """A converted file of ours under $PADDLEFACE_HOME/weights (safe to delete: re-created)."""
+    return Path(path).resolve().parent == (home() / "weights").resolve()
 
 
 def weights_available(record: ModelRecord) -> str:
@@ -225,11 +289,12 @@ def weights_available(record: ModelRecord) -> str:
 def load_weights(net, path: Path, record: ModelRecord) -> None:
     """Load a ``.pdparams`` file (converted or trained) into ``net``, checking every key."""
     import paddle
+    check_weights_file(path)
     try:
         state = paddle.load(str(path))
-    except Exception as e:
-        raise PaddleFaceError(f"{path}: not a readable Paddle weights file ({type(e).__name__})"
-                              ) from None
+    except Exception:
+        raise UnreadableWeights(f"{path}: not a readable Paddle weights file (truncated or "
+                                "corrupt); a .pdparams saved by paddle.save was expected") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # a training checkpoint
     if not isinstance(state, dict):

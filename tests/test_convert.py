@@ -39,15 +39,19 @@ def test_same_keys_other_shapes_is_refused(shared, tmp_path):
         convert_checkpoint(get_record("ulfd-rfb-320"), src, tmp_path / "x.pdparams")
 
 
-@pytest.mark.parametrize("content", [b"", b"this is not a checkpoint\n", "truncated"])
-def test_corrupt_file_gets_a_clear_error(shared, tmp_path, content):
+@pytest.mark.parametrize("content,message", [
+    (b"", "bad.pth: the file is empty; a Paddle .pdparams or a PyTorch .pth state dict was expected"),
+    (b"this is not a checkpoint\n", "bad.pth: not a weights file; a Paddle .pdparams or a PyTorch"),
+    ("truncated", "bad.pth: not a readable PyTorch checkpoint (the file is truncated or corrupt)")])
+def test_corrupt_file_gets_a_clear_error(shared, tmp_path, content, message):
     bad = tmp_path / "bad.pth"
     if content == "truncated":
         data = (shared / "weights" / "ulfd" / "version-RFB-320.pth").read_bytes()
         content = data[: len(data) // 2]
     bad.write_bytes(content)
-    with pytest.raises(PaddleFaceError, match="bad.pth: not a readable PyTorch checkpoint"):
+    with pytest.raises(PaddleFaceError) as e:
         convert_checkpoint(get_record("ulfd-rfb-320"), bad, tmp_path / "x.pdparams")
+    assert message in str(e.value) and "\n" not in str(e.value)
 
 
 def test_wrapped_checkpoint_is_unwrapped(shared):
@@ -65,9 +69,53 @@ def test_pickle_with_code_is_not_executed(tmp_path):
             return (os.system, (f"touch {tmp_path / 'pwned'}",))
     bad = tmp_path / "evil.pth"
     bad.write_bytes(pickle.dumps({"w": Evil()}))
-    with pytest.raises(PaddleFaceError):
+    with pytest.raises(PaddleFaceError) as e:
         read_torch_state_dict(bad)
     assert not (tmp_path / "pwned").exists()
+    # torch's own text advises weights_only=False, i.e. running the code: never passed on
+    assert "objects besides tensors" in str(e.value) and "weights_only" not in str(e.value)
+
+
+@pytest.mark.parametrize("name,message", [
+    ("photo.jpg", "photo.jpg: a JPEG image, not weights; a Paddle .pdparams or a PyTorch .pth"),
+    ("junk.pdparams", "junk.pdparams: not a weights file; a Paddle .pdparams or a PyTorch .pth"),
+    ("last.pdstate", "last.pdstate: a training state (optimizer, scheduler and epoch, for "
+                     "tools/train.py --resume), not weights; pass the .pdparams beside it")])
+def test_a_wrong_weights_file_says_what_it_is(shared, tmp_path, capsys, name, message):
+    from paddleface.cli import main
+    src = {"photo.jpg": (shared / "images/2.jpg").read_bytes(), "junk.pdparams": b"garbage\n",
+           "last.pdstate": b"\x80\x04junk"}[name]
+    (tmp_path / name).write_bytes(src)
+    assert main(["detect", str(shared / "images/2.jpg"), "--weights", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "weights_only" not in err
+
+
+def test_another_models_checkpoint_names_its_registry_ids(shared, capsys):
+    from paddleface.cli import main
+    assert main(["detect", str(shared / "images/2.jpg"), "--weights",
+                 str(shared / "weights/ulfd/version-RFB-320.pth"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "not a rfb-lm checkpoint" in err
+    assert "its keys and shapes match ulfd-rfb-320, ulfd-rfb-640: pass -m ulfd-rfb-320" in err
+
+
+def test_a_corrupt_cache_entry_is_made_again_or_named(shared, tmp_path, monkeypatch, capsys):
+    from paddleface.cli import main
+    from paddleface.detector import FaceDetector
+    monkeypatch.setenv("PADDLEFACE_HOME", str(tmp_path / "home"))
+    det = FaceDetector("ulfd-slim-320", device="cpu")
+    converted = det.weights_path
+    good = converted.read_bytes()
+    converted.write_bytes(good[:1000])  # a converted copy cut short (full disk, killed process)
+    again = FaceDetector("ulfd-slim-320", device="cpu")
+    assert again.weights_path == converted and converted.read_bytes() == good
+    model_dir = next((tmp_path / "home" / "inference").iterdir())
+    (model_dir / "model.pdiparams").write_bytes(b"\x00" * 100)
+    assert main(["detect", str(shared / "images/2.jpg"), "-m", "ulfd-slim-320"]) == 2
+    err = capsys.readouterr().err
+    assert f"{model_dir}: this cached inference model cannot be loaded" in err
+    assert "delete the folder" in err and len(err.strip().splitlines()) == 1
 
 
 def test_resolution_order_and_offline_message(shared, tmp_path, monkeypatch):

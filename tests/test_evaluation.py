@@ -109,12 +109,119 @@ def test_subset_ap_matches_upstream(shared, tmp_path, model_id, side, capsys):
     if side:
         args += ["--long-side", str(side)]
     assert main(args) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((tmp_path / "pred/summary.json").read_text())
     assert summary["images"] == 488
     for s in ("easy", "medium", "hard"):
         assert abs(summary["ap"][s] - upstream[key]["ap"][s]) <= 0.002, (key, s, summary["ap"])
-    assert (tmp_path / "pr_curves.png").stat().st_size > 10_000
+    assert (tmp_path / "pred/pr_curves.png").stat().st_size > 10_000
     # a second run resumes: nothing is predicted again
     capsys.readouterr()
     assert main(args) == 0
     assert "predicted" not in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def two_events(shared, tmp_path_factory):
+    """16 val images (the first two events of the subset), for quick end-to-end runs."""
+    root = tmp_path_factory.mktemp("two-events")
+    for event in sorted((shared / "widerface/val/images").iterdir())[:2]:
+        (root / event.name).symlink_to(event)
+    return root
+
+
+def eval_args(shared, images, model_id, *extra):
+    return ["eval", model_id, "--images", str(images), "--gt", str(shared / "widerface/ground_truth"),
+            "--subset", "--device", "cpu", *map(str, extra)]
+
+
+def test_predictions_of_other_weights_are_refused_or_redone(shared, two_events, tmp_path, capsys):
+    """A resumed evaluation must never report the AP of predictions made by other weights."""
+    from paddleface.cli import main
+    from paddleface.weights import sha256_of
+    pred = tmp_path / "pred"
+    assert main(eval_args(shared, two_events, "ulfd-rfb-320", "--pred-dir", pred)) == 0
+    first = json.loads((pred / "summary.json").read_text())
+    assert first["engine"] == "inference" and len(first["weights"]["sha256"]) == 64
+    assert first["protocol"]["box_format"] == "floor_ceil"
+    other = shared / "weights/ulfd/version-RFB-640.pth"  # same architecture, other weights
+    capsys.readouterr()
+    assert main(eval_args(shared, two_events, "ulfd-rfb-320", "--pred-dir", pred,
+                          "--weights", other)) == 2
+    err = capsys.readouterr().err
+    assert "other weights" in err and "--redo" in err and len(err.strip().splitlines()) == 1
+    assert json.loads((pred / "summary.json").read_text()) == first  # nothing reported
+    assert main(eval_args(shared, two_events, "ulfd-rfb-320", "--pred-dir", pred,
+                          "--weights", other, "--redo")) == 0
+    out = capsys.readouterr().out
+    assert "deleted them (--redo)" in out and "predicted 16 images" in out
+    second = json.loads((pred / "summary.json").read_text())
+    assert second["weights"] == {"path": str(other), "sha256": sha256_of(other)}
+    assert second["ap"] != first["ap"]
+    # the same weights again: reused, and said so
+    assert main(eval_args(shared, two_events, "ulfd-rfb-320", "--pred-dir", pred,
+                          "--weights", other)) == 0
+    out = capsys.readouterr().out
+    assert "reusing 16 predictions" in out and "predicted" not in out
+
+
+def test_default_prediction_folder_depends_on_the_weights(shared, two_events, tmp_path,
+                                                          monkeypatch):
+    from paddleface.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(eval_args(shared, two_events, "ulfd-rfb-320")) == 0
+    assert main(eval_args(shared, two_events, "ulfd-rfb-320",
+                          "--weights", shared / "weights/ulfd/version-RFB-640.pth")) == 0
+    summaries = sorted((tmp_path / "output/eval/ulfd-rfb-320").glob("*/summary.json"))
+    assert len(summaries) == 2
+    assert len({json.loads(p.read_text())["weights"]["sha256"] for p in summaries}) == 2
+
+
+def test_sibling_evaluations_keep_their_own_summary(shared, two_events, tmp_path):
+    from paddleface.cli import main
+    for model_id in ("ulfd-slim-320", "ulfd-rfb-320"):
+        assert main(eval_args(shared, two_events, model_id, "--pred-dir",
+                              tmp_path / model_id)) == 0
+    for model_id in ("ulfd-slim-320", "ulfd-rfb-320"):
+        assert json.loads((tmp_path / model_id / "summary.json").read_text())["model"] == model_id
+        assert (tmp_path / model_id / "pr_curves.png").is_file()
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_ctrl_c_stops_eval_with_one_line_and_it_resumes(shared, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    pred = tmp_path / "pred"
+    args = [sys.executable, "-m", "paddleface", *eval_args(
+        shared, shared / "widerface/val/images", "ulfd-rfb-320", "--pred-dir", pred)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(pred.glob("*/*.txt"))) < 10 and time.time() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.time()
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("eval hung after Ctrl-C")
+    assert time.time() - sent < 2.0 and proc.returncode == 130
+    lines = [l for l in err.splitlines() if "predict:" not in l and l.strip()]  # progress bar
+    assert lines == ["interrupted; rerun to resume"], err
+    assert not list(pred.rglob(".*.part")) and not (pred / "summary.json").exists()
+    done = len(list(pred.glob("*/*.txt")))
+    assert 0 < done < 488
+    r = subprocess.run(args, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"reusing {done} predictions" in r.stdout and f"{done} already done" in r.stdout
+
+
+def test_long_side_on_a_fixed_size_model_is_refused(shared, capsys):
+    from paddleface.cli import main
+    assert main(eval_args(shared, shared / "widerface/val/images", "ulfd-rfb-320",
+                          "--long-side", "640")) == 2
+    assert "evaluated at its fixed size 320x240" in capsys.readouterr().err

@@ -55,7 +55,11 @@ def test_detections_match_upstream(shared, get_detector, model_id):
     assert len(reference) == 26
     for name, rows in reference.items():
         ref = np.asarray(rows, dtype=np.float64).reshape(-1, width)
-        faces = det.detect(read_image(shared / "images" / name))
+        image = read_image(shared / "images" / name)
+        h, w = image.shape[:2]
+        # upstream leaves boxes that cross the border unclipped; the detector clips them
+        ref[:, :4] = np.clip(ref[:, :4], 0, [w, h, w, h])
+        faces = det.detect(image)
         assert len(faces) == len(ref), f"{model_id} {name}: {len(faces)} faces, upstream {len(ref)}"
         if not len(ref):
             continue

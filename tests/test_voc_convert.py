@@ -175,3 +175,46 @@ def test_validate_reports_a_broken_tree(train_input):
 def test_missing_inputs_fail_cleanly(tmp_path):
     r = run("--sets", "val", "--wider-dir", tmp_path, "--labels-dir", tmp_path, "--out", tmp_path / "o")
     assert r.returncode == 2 and "no such label file" in r.stderr
+
+
+def test_only_val_present_suggests_sets_val(shared, tmp_path):
+    (tmp_path / "labels/val").mkdir(parents=True)
+    subset_label(shared, tmp_path / "labels/val/label.txt")
+    r = run("--wider-dir", tmp_path, "--labels-dir", tmp_path / "labels", "--out", tmp_path / "o")
+    assert r.returncode == 2
+    assert "train/label.txt: no such label file" in r.stderr and "--sets val" in r.stderr
+
+
+def test_ctrl_c_with_two_workers_stops_at_once_and_resumes(shared, tmp_path):
+    """SIGINT to the process group, as a terminal sends it: one line, no partial files."""
+    import os
+    import signal
+    import time
+    label = subset_label(shared, tmp_path / "label.txt")
+    out = tmp_path / "voc"
+    args = [sys.executable, str(SCRIPT), "--quiet", "--sets", "val", "--workers", "2",
+            "--images", f"val={shared / 'widerface/val/images'}", "--label", f"val={label}",
+            "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while not list(out.glob("Annotations/*.xml")) and time.time() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.time()
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the converter hung after Ctrl-C")
+    assert time.time() - sent < 2.0
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["interrupted; rerun to resume"], err
+    assert not list(out.rglob(".*.part"))
+    assert not (out / "ImageSets/Main/test.txt").exists()  # the list is the last write
+    r = subprocess.run(args, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import re
+    assert re.search(r"\b[1-9]\d* already done", r.stdout), r.stdout
+    assert not validate_voc(out, check_images=False)

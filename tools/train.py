@@ -8,6 +8,7 @@ Every default is the model's upstream recipe (its registry record); flags overri
 """
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddleface.cli import parse_size  # noqa: E402
 from paddleface.errors import PaddleFaceError  # noqa: E402
+from paddleface.paddle_runtime import import_paddle  # noqa: E402
 from paddleface.registry import REGISTRY  # noqa: E402
 
 
@@ -59,19 +61,55 @@ def build_parser():
     return p
 
 
+def interrupted_message(trainer, argv) -> str:
+    """Where an interrupted run stopped and the command that continues it."""
+    # the trainer's own counters; the data set's epoch is the one its loader was made for
+    epoch = getattr(trainer, "epoch", None)
+    if epoch is None:
+        epoch = getattr(getattr(trainer, "train_set", None), "epoch", None)
+    step = getattr(trainer, "step", None)
+    where = ", ".join(part for part in (
+        f"in epoch {epoch + 1}/{trainer.epochs}" if epoch is not None else "",
+        f"after {step} iteration{'' if step == 1 else 's'}" if step is not None else "")
+        if part)
+    state = Path(trainer.cfg.output_dir) / "last.pdstate"
+    if not state.is_file():
+        return (f"interrupted {where}; no epoch had finished, so there is nothing to resume: "
+                "rerun the same command to start again")
+    args = [a for a in argv if a != "--resume"]
+    command = shlex.join([sys.executable, sys.argv[0], *args, "--resume"])
+    restart = f"epoch {epoch + 1}" if epoch is not None else "the interrupted epoch"
+    return (f"interrupted {where}; resume with: {command} (continues from {state}, saved at "
+            f"the end of each epoch: {restart} restarts)")
+
+
 def main(argv=None):
+    import_paddle()  # before the trainer imports it: without its start-up noise
     from paddleface.training.trainer import TrainConfig, Trainer, write_history
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = vars(build_parser().parse_args(argv))
     args["output_dir"] = args["output_dir"] or f"output/train/{args['model']}"
+    trainer = None
     try:
         trainer = Trainer(TrainConfig(**args))
+        # on --resume the weights come from last.pdstate, whatever --pretrained says
+        start = (f"resuming from epoch {getattr(trainer, 'start_epoch', 0) + 1} after "
+                 f"{getattr(trainer, 'step', 0)} iterations "
+                 f"({Path(args['output_dir']) / 'last.pdstate'})" if args["resume"]
+                 else trainer.init_note)
         print(f"{args['model']}: {len(trainer.train_set)} images, {trainer.epochs} epochs, "
               f"batch {trainer.batch_size}, lr {trainer.lr}, input {trainer.size[0]}x"
-              f"{trainer.size[1]}, {trainer.init_note}")
+              f"{trainer.size[1]}, {start}")
         result = trainer.train()
     except PaddleFaceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if trainer is None:
+            print("interrupted before training started", file=sys.stderr)
+        elif getattr(trainer, "rank", 0) == 0:
+            print(interrupted_message(trainer, argv), file=sys.stderr)
+        return 130
     if trainer.rank == 0:
         write_history(result, Path(args["output_dir"]) / "history.json")
         print(f"checkpoint: {result['checkpoint']}")

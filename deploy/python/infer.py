@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from paddleface.cli import detect_inputs  # noqa: E402
+from paddleface.cli import detect_inputs, parse_fraction  # noqa: E402
 from paddleface.detector import Face  # noqa: E402
 from paddleface.errors import PaddleFaceError  # noqa: E402
-from paddleface.postprocess import postprocess  # noqa: E402
+from paddleface.postprocess import clip_boxes, postprocess  # noqa: E402
 from paddleface.preprocess import prepare  # noqa: E402
 from paddleface.priors import PriorBoxes  # noqa: E402
 from paddleface.registry import DetectionProtocol, Preprocess  # noqa: E402
@@ -66,6 +66,7 @@ class ExportedDetector:
         h, w = p.tensor.shape[1:]
         boxes, scores, points = postprocess(loc, conf, landms, self.priors(h, w),
                                             self.priors.variances, self.protocol, p.to_pixels, p.offset)
+        boxes = clip_boxes(boxes, p.image_size)
         return [Face(b, float(s), None if points is None else points[i])
                 for i, (b, s) in enumerate(zip(boxes, scores))]
 
@@ -80,7 +81,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-onednn", action="store_true")
     ap.add_argument("--trt", action="store_true", help="TensorRT on GPU")
-    ap.add_argument("--threshold", type=float)
+    ap.add_argument("--threshold", type=parse_fraction, help="score threshold, 0 to 1")
     args = ap.parse_args(argv)
     try:
         det = ExportedDetector(args.model_dir, args.device, args.threads, not args.no_onednn,

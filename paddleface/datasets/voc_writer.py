@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
@@ -124,6 +125,19 @@ def convert_image(item: Tuple[ImageLabel, str], images_dir: Path, out_dir: Path,
     return Result(vid, "written" if small else "copied", errors)
 
 
+def _ignore_sigint() -> None:
+    """Pool worker initializer: Ctrl-C reaches the whole process group; only the parent acts
+    on it (workers interrupted mid-task print tracebacks and leave the pool waiting forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def remove_partial_files(out_dir: Path) -> None:
+    """Delete the temporary ``.NAME.PID.part`` files of writes cut short by a kill."""
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        for tmp in (out_dir / sub).glob(".*.part"):
+            tmp.unlink(missing_ok=True)
+
+
 @dataclass
 class SetSummary:
     set_name: str
@@ -158,10 +172,12 @@ def convert_set(set_name: str, label_file: Path, images_dir: Path, out_dir: Path
     items = ((label, set_name) for label in parse_labels(label_file, with_landmarks))
     bar = tqdm(desc=f"{set_name} -> VOC", unit="img", disable=not progress)
     if workers > 1:
-        pool = get_context("fork" if os.name == "posix" else "spawn").Pool(workers)
+        pool = get_context("fork" if os.name == "posix" else "spawn").Pool(
+            workers, initializer=_ignore_sigint)
         results = pool.imap(work, items, chunksize=8)
     else:
         pool, results = None, map(work, items)
+    interrupted = False
     try:
         for r in results:
             summary.images += 1
@@ -173,11 +189,19 @@ def convert_set(set_name: str, label_file: Path, images_dir: Path, out_dir: Path
             if r.name and r.status != "empty":
                 ids.append(r.name)
             bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         bar.close()
         if pool is not None:
-            pool.close()
+            if interrupted:  # stop now: a rerun redoes whatever the workers had in hand
+                pool.terminate()
+            else:
+                pool.close()
             pool.join()
+        if interrupted:
+            remove_partial_files(out_dir)
     main_dir = out_dir / "ImageSets" / "Main"
     main_dir.mkdir(parents=True, exist_ok=True)
     _atomic_bytes(main_dir / f"{list_name}.txt", "".join(i + "\n" for i in ids).encode())

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import PaddleFaceError
 from ..registry import REGISTRY, get_record
 
 
@@ -15,7 +16,8 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", required=True, help="WIDER_val/images (event folders of .jpg)")
     p.add_argument("--gt", required=True,
                    help="folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat")
-    p.add_argument("--pred-dir", help="prediction folder (default: output/eval/ID[@SIDE]/predictions)")
+    p.add_argument("--pred-dir", help="prediction folder, which also receives summary.json and "
+                   "pr_curves.png (default: output/eval/ID[@SIDE]/ENGINE-SHA, SHA of the weights)")
     p.add_argument("--long-side", type=parse_long_side, default=-1,
                    help="640, 320 or origin for the any-size models (default: the record's)")
     p.add_argument("--subset", action="store_true",
@@ -25,27 +27,45 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="image decoding threads")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--no-predict", action="store_true", help="only evaluate existing predictions")
+    p.add_argument("--redo", action="store_true",
+                   help="delete predictions made by other weights, protocol, long side or engine "
+                        "and predict again (without it such a folder is refused)")
 
 
 def run_eval(args) -> int:
-    from .predict import eval_detector, list_images, predict_widerface
+    from .predict import (claim_prediction_dir, eval_detector, list_images, predict_widerface,
+                          prediction_manifest, read_manifest)
     from .report import ap_table, plot_pr_curves, write_summary
     from .widerface import evaluate, load_ground_truth, read_predictions
 
     record = get_record(args.id)
     gt = load_ground_truth(args.gt)  # fail early on a wrong --gt, before predicting
     long_side = args.long_side
+    if record.preprocess.resize != "long_side" and long_side != -1:
+        size = record.preprocess.size
+        raise PaddleFaceError(f"{record.id} is evaluated at its fixed size {size[0]}x{size[1]}; "
+                              "--long-side applies to the any-size models only")
     if record.preprocess.resize == "long_side" and long_side == -1:
         long_side = record.evaluation.default_long_side
     setting = (f"{long_side or 'origin'}" if record.preprocess.resize == "long_side"
                else f"{record.preprocess.size[0]}x{record.preprocess.size[1]}")
     tag = record.id + (f"@{setting}" if record.preprocess.resize == "long_side" else "")
-    pred_dir = Path(args.pred_dir) if args.pred_dir else Path("output/eval") / tag / "predictions"
     images_dir = Path(args.images)
-    t0 = time.time()
-    predicted = 0
-    if not args.no_predict:
-        det = eval_detector(record, long_side, weights=args.weights, device=args.device)
+    # the engine option arrives with the ONNX Runtime engine; any value it takes is keyed
+    engine = getattr(args, "engine", None) or "auto"
+    if args.no_predict:
+        pred_dir = Path(args.pred_dir) if args.pred_dir else default_pred_dir(
+            tag, record, args.weights, engine)
+        manifest = read_manifest(pred_dir) or {}
+    else:
+        det = eval_detector(record, long_side, weights=args.weights, device=args.device,
+                            engine=engine)
+        manifest = prediction_manifest(det, setting, args.weights)
+        pred_dir = Path(args.pred_dir) if args.pred_dir else default_pred_dir(
+            tag, record, args.weights, det.engine.name, manifest["weights_sha256"])
+        note = claim_prediction_dir(pred_dir, manifest, redo=args.redo)
+        if note:
+            print(note)
         names = list_images(images_dir)
         t0 = time.time()
         predicted, skipped, errors = predict_widerface(
@@ -60,13 +80,27 @@ def run_eval(args) -> int:
     published = record.published_ap.get(setting)
     print(f"{tag}: WIDER FACE val AP over {result.images} images")
     print(ap_table(result, published))
-    out_dir = pred_dir.parent
+    # beside the predictions they describe: two evaluations never overwrite each other's
     plot_pr_curves(result, f"{tag} on WIDER FACE val ({result.images} images)",
-                   out_dir / "pr_curves.png")
-    write_summary(result, out_dir / "summary.json", model=record.id, setting=setting,
-                  subset=args.subset, predictions=str(pred_dir))
-    print(f"wrote {out_dir / 'pr_curves.png'} and {out_dir / 'summary.json'}")
+                   pred_dir / "pr_curves.png")
+    write_summary(result, pred_dir / "summary.json", model=record.id, setting=setting,
+                  subset=args.subset, predictions=str(pred_dir),
+                  weights={"path": manifest.get("weights"),
+                           "sha256": manifest.get("weights_sha256")},
+                  protocol=manifest.get("protocol"), engine=manifest.get("engine"))
+    print(f"wrote {pred_dir / 'pr_curves.png'} and {pred_dir / 'summary.json'}")
     return 0
+
+
+def default_pred_dir(tag: str, record, weights, engine: str, sha256: str = None) -> Path:
+    """``output/eval/TAG/ENGINE-SHA``: other weights or another engine get another folder."""
+    if sha256 is None:  # --no-predict: the weights are only hashed, not loaded
+        from ..weights import resolve_weights, sha256_of
+        sha256 = sha256_of(Path(weights) if weights else
+                           resolve_weights(record, None, allow_download=False))
+        # "auto" is Paddle Inference whenever the weights come from a file, as they do here
+        engine = "inference" if engine == "auto" else engine
+    return Path("output/eval") / tag / f"{engine}-{sha256[:12]}"
 
 
 def register(sub) -> None:

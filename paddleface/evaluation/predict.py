@@ -3,9 +3,15 @@
 Images are decoded and preprocessed in background threads (OpenCV releases the GIL) so the
 network never waits; images whose prediction file exists are skipped (resumable); every
 file is written atomically.
+
+A prediction folder holds ``manifest.json``: the model, weights (path, sha256), protocol,
+long side and engine that made its files. Predictions are reused only under the same
+manifest (:func:`claim_prediction_dir`), so a resumed evaluation never mixes in, or reports,
+the predictions of other weights.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections import deque
@@ -40,8 +46,104 @@ def format_boxes(boxes: np.ndarray, scores: np.ndarray, box_format: str) -> List
 def write_prediction(path: Path, name: str, lines: List[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(f"{name}\n{len(lines)}\n" + "".join(l + "\n" for l in lines))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(f"{name}\n{len(lines)}\n" + "".join(l + "\n" for l in lines))
+        os.replace(tmp, path)
+    finally:  # Ctrl-C between the two leaves no half file behind
+        tmp.unlink(missing_ok=True)
+
+
+MANIFEST = "manifest.json"
+# what must be equal for predictions to be reused (the weights path may differ: same bytes)
+MANIFEST_KEYS = ("model", "weights_sha256", "protocol", "long_side", "engine")
+
+
+def prediction_manifest(det, setting: str, weights_source: Optional[str] = None) -> dict:
+    """What made a folder's predictions: model, weights, protocol, long side, engine.
+    ``weights_source``: the file the user named (a .pth is loaded from its converted copy)."""
+    from dataclasses import asdict
+
+    from ..weights import sha256_of
+    weights = det.weights_path
+    manifest = {
+        "model": det.record.id,
+        "weights": str(weights_source or weights) if weights else None,
+        "weights_sha256": sha256_of(Path(weights_source or weights)) if weights else None,
+        "protocol": {"detection": asdict(det.protocol), "preprocess": asdict(det.preprocess),
+                     "box_format": det.record.evaluation.box_format},
+        "long_side": setting,
+        "engine": det.engine.name,
+    }
+    return json.loads(json.dumps(manifest))  # tuples as lists, as read back from the file
+
+
+def read_manifest(pred_dir: Path) -> Optional[dict]:
+    path = pred_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise PaddleFaceError(f"{path}: not valid JSON; delete it together with the "
+                              "predictions beside it (or pass --redo)") from None
+
+
+def prediction_files(pred_dir: Path) -> List[Path]:
+    return sorted(pred_dir.glob("*/*.txt")) if pred_dir.is_dir() else []
+
+
+def _differences(old: dict, new: dict) -> List[str]:
+    out = []
+    for key in MANIFEST_KEYS:
+        if old.get(key) == new.get(key):
+            continue
+        if key == "weights_sha256":
+            out.append(f"other weights ({old.get('weights')}, sha256 {str(old.get(key))[:12]}; "
+                       f"now {new.get('weights')}, sha256 {str(new.get(key))[:12]})")
+        elif key == "protocol":
+            out.append("another detection protocol")
+        else:
+            out.append(f"another {key.replace('_', ' ')} ({old.get(key)}; now {new.get(key)})")
+    return out
+
+
+def claim_prediction_dir(pred_dir: Path, manifest: dict, redo: bool = False) -> str:
+    """Make ``pred_dir`` hold only predictions of ``manifest``; returns what was done.
+
+    Existing predictions are reused when their manifest matches; otherwise the call refuses
+    in one sentence saying what differs, or with ``redo`` deletes them (only the prediction
+    files and the manifest) so that everything is predicted again.
+    """
+    files = prediction_files(pred_dir)
+    try:
+        old = read_manifest(pred_dir)
+    except PaddleFaceError:
+        if not redo:
+            raise
+        old = {}
+    note = ""
+    if files or old:
+        if old is None:
+            problem = (f"{pred_dir} holds {len(files)} predictions but no {MANIFEST} saying "
+                       "which weights, protocol, long side and engine made them")
+        else:
+            diff = _differences(old, manifest)
+            problem = (f"{pred_dir} holds predictions made with " + "; ".join(diff)
+                       if diff else "")
+        if not problem:
+            note = f"reusing {len(files)} predictions in {pred_dir} (same manifest)" if files else ""
+        elif redo:
+            for f in files:
+                f.unlink()
+            note = f"{problem}: deleted them (--redo); predicting again"
+        else:
+            raise PaddleFaceError(f"{problem}; pass --redo to delete them and predict again, "
+                                  "or another --pred-dir")
+    pred_dir.mkdir(parents=True, exist_ok=True)
+    tmp = pred_dir / f".{MANIFEST}.part"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, pred_dir / MANIFEST)
+    return note
 
 
 def list_images(images_dir: Path, subset_file: Optional[Path] = None) -> List[str]:
@@ -113,7 +215,8 @@ def predict_widerface(det, images_dir: Path, pred_dir: Path, names: Iterable[str
     def flush():
         if not pending:
             return
-        results = det._detect_prepared([p for _, _, p in pending])
+        # the protocol writes the boxes as decoded: unclipped
+        results = det._detect_prepared([p for _, _, p in pending], clip=False)
         for (name, out, _), faces in zip(pending, results):
             boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
             scores = np.array([f.score for f in faces], dtype=np.float64)
@@ -121,18 +224,20 @@ def predict_widerface(det, images_dir: Path, pred_dir: Path, names: Iterable[str
         bar.update(len(pending))
         pending.clear()
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for name, out, prepared, err in prefetch(pool, load, todo, 2 * batch_size + workers):
-            if err:
-                errors.append(err)
-                bar.update(1)
-                continue
-            if pending and pending[0][2].tensor.shape != prepared.tensor.shape:
-                flush()
-            pending.append((name, out, prepared))
-            if len(pending) >= batch_size:
-                flush()
-        flush()
-    bar.close()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for name, out, prepared, err in prefetch(pool, load, todo, 2 * batch_size + workers):
+                if err:
+                    errors.append(err)
+                    bar.update(1)
+                    continue
+                if pending and pending[0][2].tensor.shape != prepared.tensor.shape:
+                    flush()
+                pending.append((name, out, prepared))
+                if len(pending) >= batch_size:
+                    flush()
+            flush()
+    finally:  # closed before an interrupted run prints its one line
+        bar.close()
     return len(todo) - len(errors), skipped, errors
 

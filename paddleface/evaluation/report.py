@@ -21,7 +21,12 @@ def ap_table(result: EvalResult, published: Optional[Dict[str, float]] = None) -
 
 def plot_pr_curves(result: EvalResult, title: str, path: Path) -> None:
     """Easy, Medium and Hard precision-recall curves on one figure (PNG)."""
+    import logging
+
     import matplotlib
+    # its one-time "generated new fontManager" INFO line reaches the terminal once Paddle
+    # has configured logging; it says nothing about the evaluation
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
