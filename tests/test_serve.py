@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -296,6 +297,20 @@ def test_concurrent_requests_get_their_own_results(service, photos):
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_workers_each_load_the_model(tmp_path, photos):
+    """--workers 2: two processes, each with its own detector, both answering."""
+    with ServiceProcess(["--model", "ulfd-rfb-320", "--workers", "2", "--threads", "1",
+                         "--no-access-log"], log=tmp_path / "serve.log") as svc:
+        pids, deadline = set(), time.time() + 120
+        while len(pids) < 2 and time.time() < deadline:
+            health = requests.get(f"{svc.url}/healthz", timeout=10).json()
+            assert health["loaded"] == ["ulfd-rfb-320"]
+            pids.add(health["pid"])
+        assert len(pids) == 2 and svc.proc.pid not in pids
+        r = post_raw(svc, photos["2.jpg"])
+        assert r.status_code == 200 and r.json()["model"] == "ulfd-rfb-320"
 
 
 def test_short_load_run(tmp_path):

@@ -405,6 +405,8 @@ def config_from_env() -> ServeConfig:
 def app_from_env() -> FastAPI:
     """uvicorn's factory for ``--workers N``: every worker process builds its app (and loads
     its models) from the configuration the command line put in the environment."""
+    from ..cli import quiet_paddle
+    quiet_paddle()  # a worker process is new: main()'s settings did not reach it
     return create_app(config_from_env())
 
 
