@@ -58,22 +58,32 @@ def client_loop(url: str, body: bytes, stop_at: float, latencies: list, outcomes
         outcomes["mismatches"] += mismatches
 
 
-def run_load(url: str, body: bytes, clients: int, seconds: float, expected_faces):
+def run_load(url: str, body: bytes, clients: int, seconds: float, expected_faces,
+             rss=None, rss_every: float = 1.0):
+    """``clients`` threads posting for ``seconds``; ``rss()`` (the service's resident MB) is
+    sampled every ``rss_every`` seconds meanwhile."""
     latencies, outcomes, lock = [], {"errors": 0, "mismatches": 0}, threading.Lock()
     stop_at = time.perf_counter() + seconds
     threads = [threading.Thread(target=client_loop, args=(url, body, stop_at, latencies,
                                                           outcomes, expected_faces, lock))
                for _ in range(clients)]
+    rss_samples = []
     t0 = time.perf_counter()
     for t in threads:
         t.start()
+    while rss is not None and time.perf_counter() < stop_at:
+        rss_samples.append(round(rss(), 1))
+        time.sleep(rss_every)
     for t in threads:
         t.join()
+    if rss is not None:
+        rss_samples.append(round(rss(), 1))
     wall = time.perf_counter() - t0
     lat = np.array(latencies) * 1e3
     return {"requests": len(latencies), "requests_per_s": len(latencies) / wall,
             "p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
-            "p99_ms": float(np.percentile(lat, 99)) if lat.size else None, **outcomes}
+            "p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
+            "rss_mb_samples": rss_samples, **outcomes}
 
 
 def in_process_rates(model: str, body: bytes, clients: int, seconds: float):
@@ -125,12 +135,11 @@ def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: f
         first = requests.post(url, data=body, headers={"Content-Type": "image/jpeg"}).json()
         assert first["images"][0]["faces"] == faces, f"{model}: service and in-process differ"
         run_load(url, body, clients, warmup, faces)
-        rss_start = svc.rss_mb()
-        result = run_load(url, body, clients, seconds, faces)
-        rss_end = svc.rss_mb()
+        result = run_load(url, body, clients, seconds, faces, rss=svc.rss_mb)
+        rss_start, rss_end = result["rss_mb_samples"][0], result["rss_mb_samples"][-1]
         alive = requests.get(f"{svc.url}/healthz", timeout=5).ok
     result.update(model=model, clients=clients, seconds=seconds, rss_start_mb=rss_start,
-                  rss_end_mb=rss_end, healthy_after=alive, faces=len(faces),
+                  rss_end_mb=rss_end, rss_peak_mb=max(result["rss_mb_samples"]), healthy_after=alive, faces=len(faces),
                   in_process_1_thread_per_s=inproc_1, in_process_per_s=inproc_n,
                   http_cost_ms=1e3 / result["requests_per_s"] - 1e3 / inproc_n
                   if result["requests_per_s"] else None,
