@@ -4,19 +4,24 @@ called in-process on the same photo.
     python bench/serve_load.py                          # 8 clients x 20 s, ulfd-rfb-320 and rfb-lm
     python bench/serve_load.py --clients 4 --seconds 3 --models ulfd-rfb-320 --json out.json
 
-Per model: a fresh service process; every client thread (one keep-alive connection each)
+Per model, a fresh service process. Every client thread (one keep-alive connection each)
 posts the JPEG bytes to ``/detect`` back to back. A warm-up of the same load comes first, so
-the resident memory measured at the start of the run already includes the allocator arenas
-and caches that any load makes; memory that keeps growing after that is a leak. Every
-response must carry exactly the faces the in-process detector finds, else it counts as a
-mismatch. Before the service starts, the same decode + detect runs in this process, from
-one thread and from as many threads as clients (sharing one detector as the service does):
-the HTTP layer's cost is the difference in time per image against the latter.
+the resident memory measured at the start already includes the allocator arenas and caches
+that any load makes; memory that keeps growing after that is a leak. Every response must
+carry exactly the faces the in-process detector finds, else it counts as a mismatch.
+
+The in-process side is decode + detect of the same bytes in this process, with no HTTP: from
+one thread, and from as many threads as clients sharing one detector as the service does.
+The HTTP layer's cost is the difference in time per image against the latter. The machine is
+shared, so the three are measured in alternating rounds of at most 5 s, and the load that
+other processes put on the cores drifts alike over all three. The CPU time per image
+(the service process's, and this process's in-process) is given as well.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import threading
@@ -35,131 +40,133 @@ from common import shared_dir  # noqa: E402
 from paddleface.serve.process import ServiceProcess  # noqa: E402
 
 
-def client_loop(url: str, body: bytes, stop_at: float, latencies: list, outcomes: dict,
-                expected_faces, lock: threading.Lock):
-    session = requests.Session()
-    mine, errors, mismatches = [], 0, 0
-    while time.perf_counter() < stop_at:
-        t0 = time.perf_counter()
-        try:
-            r = session.post(url, data=body, headers={"Content-Type": "image/jpeg"}, timeout=30)
-            ok = r.status_code == 200
-            faces = r.json()["images"][0]["faces"] if ok else None
-        except (requests.RequestException, ValueError, KeyError):
-            ok, faces = False, None
-        mine.append(time.perf_counter() - t0)
-        if not ok:
-            errors += 1
-        elif expected_faces is not None and faces != expected_faces:
-            mismatches += 1
-    with lock:
-        latencies.extend(mine)
-        outcomes["errors"] += errors
-        outcomes["mismatches"] += mismatches
+class Tally:
+    """Counts of one side (HTTP or in-process) summed over the rounds."""
+
+    def __init__(self):
+        self.latencies, self.errors, self.mismatches = [], 0, 0
+        self.wall = self.cpu = 0.0
+        self.lock = threading.Lock()
+
+    def add(self, latencies, errors=0, mismatches=0):
+        with self.lock:
+            self.latencies.extend(latencies)
+            self.errors += errors
+            self.mismatches += mismatches
+
+    def summary(self) -> dict:
+        lat = np.array(self.latencies) * 1e3
+        n = len(self.latencies)
+        return {"requests": n, "per_s": n / self.wall if self.wall else 0.0,
+                "p50_ms": float(np.percentile(lat, 50)) if n else math.nan,
+                "p99_ms": float(np.percentile(lat, 99)) if n else math.nan,
+                "cpu_ms_per_image": self.cpu * 1e3 / n if n else math.nan,
+                "errors": self.errors, "mismatches": self.mismatches}
 
 
-def run_load(url: str, body: bytes, clients: int, seconds: float, expected_faces,
-             rss=None, rss_every: float = 1.0):
-    """``clients`` threads posting for ``seconds``; ``rss()`` (the service's resident MB) is
-    sampled every ``rss_every`` seconds meanwhile."""
-    latencies, outcomes, lock = [], {"errors": 0, "mismatches": 0}, threading.Lock()
+def run_threads(n: int, seconds: float, work, tally: Tally, cpu):
+    """``n`` threads calling ``work(session_state)`` back to back for ``seconds``; the wall
+    time and ``cpu()`` seconds spent go into ``tally``."""
     stop_at = time.perf_counter() + seconds
-    threads = [threading.Thread(target=client_loop, args=(url, body, stop_at, latencies,
-                                                          outcomes, expected_faces, lock))
-               for _ in range(clients)]
-    rss_samples = []
-    t0 = time.perf_counter()
+
+    def loop():
+        state, mine, errors, mismatches = {}, [], 0, 0
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            outcome = work(state)
+            mine.append(time.perf_counter() - t0)
+            errors += outcome == "error"
+            mismatches += outcome == "mismatch"
+        tally.add(mine, errors, mismatches)
+
+    threads = [threading.Thread(target=loop) for _ in range(n)]
+    t0, cpu0 = time.perf_counter(), cpu()
     for t in threads:
         t.start()
-    while rss is not None and time.perf_counter() < stop_at:
-        rss_samples.append(round(rss(), 1))
-        time.sleep(rss_every)
     for t in threads:
         t.join()
-    if rss is not None:
-        rss_samples.append(round(rss(), 1))
-    wall = time.perf_counter() - t0
-    lat = np.array(latencies) * 1e3
-    return {"requests": len(latencies), "requests_per_s": len(latencies) / wall,
-            "p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
-            "p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
-            "rss_mb_samples": rss_samples, **outcomes}
+    tally.wall += time.perf_counter() - t0
+    tally.cpu += cpu() - cpu0
 
 
-def in_process_rates(model: str, body: bytes, clients: int, seconds: float):
-    """Decode + detect of the same JPEG bytes with no HTTP: images/s from one thread and from
-    ``clients`` threads sharing one detector whose engine runs one batch at a time (as the
-    service runs it), and the faces as the service returns them."""
+def http_work(url: str, body: bytes, expected_faces):
+    def work(state):
+        session = state.setdefault("session", requests.Session())
+        try:
+            r = session.post(url, data=body, headers={"Content-Type": "image/jpeg"}, timeout=30)
+            if r.status_code != 200:
+                return "error"
+            return "ok" if r.json()["images"][0]["faces"] == expected_faces else "mismatch"
+        except (requests.RequestException, ValueError, KeyError):
+            return "error"
+    return work
+
+
+def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: float,
+                log_dir: Path, threads=None) -> dict:
     import cv2
 
     from paddleface.detector import FaceDetector
     from paddleface.serve.models import SerializedEngine
-    det = FaceDetector(model, device="cpu")
+    det = FaceDetector(model, device="cpu", threads=threads)
     det.engine = SerializedEngine(det.engine)
 
-    def once():
+    def detect_bytes():
         return det.detect(cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_UNCHANGED))
 
-    faces = [f.to_dict() for f in once()]
-    rates = []
-    for n_threads in (1, clients):
-        counts = [0] * n_threads
-        stop_at = time.perf_counter() + seconds
+    faces = [f.to_dict() for f in detect_bytes()]
 
-        def loop(i):
-            while time.perf_counter() < stop_at:
-                once()
-                counts[i] += 1
+    def in_process_work(state):
+        detect_bytes()
+        return "ok"
 
-        for _ in range(3):  # warm-up
-            once()
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=loop, args=(i,)) for i in range(n_threads)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        rates.append(sum(counts) / (time.perf_counter() - t0))
-    return rates[0], rates[1], faces
-
-
-def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: float,
-                log_dir: Path):
-    # the in-process run first, while no service competes for the cores; its faces are
-    # what every response of the service must carry
-    inproc_1, inproc_n, faces = in_process_rates(model, body, clients, seconds)
     load_before = os.getloadavg()
-    with ServiceProcess(["--model", model, "--no-access-log"],
+    with ServiceProcess(["--model", model, "--no-access-log",
+                         *(["--threads", str(threads)] if threads else [])],
                         log=log_dir / f"serve-{model}.log") as svc:
         url = f"{svc.url}/detect?model={model}"
         first = requests.post(url, data=body, headers={"Content-Type": "image/jpeg"}).json()
         assert first["images"][0]["faces"] == faces, f"{model}: service and in-process differ"
-        run_load(url, body, clients, warmup, faces)
-        result = run_load(url, body, clients, seconds, faces, rss=svc.rss_mb)
-        rss_start, rss_end = result["rss_mb_samples"][0], result["rss_mb_samples"][-1]
+        work = http_work(url, body, faces)
+        run_threads(clients, warmup, work, Tally(), time.process_time)
+        run_threads(clients, min(warmup, 2.0), in_process_work, Tally(), time.process_time)
+
+        http, local_n, local_1 = Tally(), Tally(), Tally()
+        rss = [svc.rss_mb()]
+        rounds = max(1, math.ceil(seconds / 5.0))
+        for _ in range(rounds):
+            run_threads(clients, seconds / rounds, work, http, svc.cpu_seconds)
+            rss.append(svc.rss_mb())
+            run_threads(clients, seconds / rounds, in_process_work, local_n, time.process_time)
+            run_threads(1, seconds / rounds, in_process_work, local_1, time.process_time)
         alive = requests.get(f"{svc.url}/healthz", timeout=5).ok
-    result.update(model=model, clients=clients, seconds=seconds, rss_start_mb=rss_start,
-                  rss_end_mb=rss_end, rss_peak_mb=max(result["rss_mb_samples"]), healthy_after=alive, faces=len(faces),
-                  in_process_1_thread_per_s=inproc_1, in_process_per_s=inproc_n,
-                  http_cost_ms=1e3 / result["requests_per_s"] - 1e3 / inproc_n
-                  if result["requests_per_s"] else None,
-                  loadavg_before=load_before, loadavg_after=os.getloadavg(),
-                  cpu_count=os.cpu_count())
-    return result
+    h, n, one = http.summary(), local_n.summary(), local_1.summary()
+    return {
+        "model": model, "clients": clients, "seconds": seconds, "rounds": rounds,
+        "threads": threads, "faces": len(faces),
+        "requests": h["requests"], "requests_per_s": h["per_s"], "p50_ms": h["p50_ms"],
+        "p99_ms": h["p99_ms"], "errors": h["errors"], "mismatches": h["mismatches"],
+        "healthy_after": alive, "rss_mb": rss, "rss_start_mb": rss[0], "rss_end_mb": rss[-1],
+        "in_process_per_s": n["per_s"], "in_process_1_thread_per_s": one["per_s"],
+        "in_process_p50_ms": n["p50_ms"],
+        "http_cost_ms": 1e3 / h["per_s"] - 1e3 / n["per_s"] if h["per_s"] else math.nan,
+        "service_cpu_ms": h["cpu_ms_per_image"], "in_process_cpu_ms": n["cpu_ms_per_image"],
+        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "cpu_count": os.cpu_count()}
 
 
 def table(rows) -> str:
     out = ["| model | clients x s | requests/s | p50 ms | p99 ms | errors | mismatches | "
-           "RSS start -> end MB | in-process images/s, 1 thread | in-process, N threads | "
-           "HTTP cost ms/image |",
+           "service RSS MB, after warm-up -> end | in-process images/s, N threads / 1 | "
+           "HTTP cost, ms/image | CPU ms/image, service / in-process |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['model']} | {r['clients']} x {r['seconds']:g} | "
                    f"{r['requests_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                    f"{r['errors']} | {r['mismatches']} | {r['rss_start_mb']:.0f} -> "
-                   f"{r['rss_end_mb']:.0f} | {r['in_process_1_thread_per_s']:.1f} | "
-                   f"{r['in_process_per_s']:.1f} | "
-                   f"{r['http_cost_ms']:.2f} |")
+                   f"{r['rss_end_mb']:.0f} | {r['in_process_per_s']:.1f} / "
+                   f"{r['in_process_1_thread_per_s']:.1f} | {r['http_cost_ms']:.2f} | "
+                   f"{r['service_cpu_ms']:.1f} / {r['in_process_cpu_ms']:.1f} |")
     return "\n".join(out)
 
 
@@ -167,8 +174,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="ulfd-rfb-320,rfb-lm")
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=20.0, help="of HTTP load per model")
     ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads of the predictor, in the service and in-process "
+                         "(default: all cores)")
     ap.add_argument("--image", default=str(shared_dir() / "images" / "crowd.jpg"))
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--log-dir", default=str(ROOT / "output" / "bench"),
@@ -180,18 +190,21 @@ def main(argv=None) -> int:
     body = Path(args.image).read_bytes()
     rows = []
     for model in args.models.split(","):
-        r = bench_model(model, body, args.clients, args.seconds, args.warmup, log_dir)
+        r = bench_model(model, body, args.clients, args.seconds, args.warmup, log_dir,
+                        args.threads)
         rows.append(r)
         print(f"{model}: {r['requests_per_s']:.1f} req/s, p50 {r['p50_ms']:.1f} ms, "
               f"p99 {r['p99_ms']:.1f} ms, {r['errors']} errors, {r['mismatches']} mismatches, "
-              f"RSS {r['rss_start_mb']:.0f} -> {r['rss_end_mb']:.0f} MB, in-process "
-              f"{r['in_process_1_thread_per_s']:.1f}/s (1 thread), {r['in_process_per_s']:.1f}/s "
-              f"({args.clients} threads), load average {r['loadavg_before'][0]:.1f} -> "
-              f"{r['loadavg_after'][0]:.1f} on {r['cpu_count']} cores", flush=True)
+              f"service RSS {' '.join(f'{v:.0f}' for v in r['rss_mb'])} MB; in-process "
+              f"{r['in_process_per_s']:.1f}/s ({args.clients} threads), "
+              f"{r['in_process_1_thread_per_s']:.1f}/s (1 thread); load average "
+              f"{r['loadavg_before'][0]:.1f} -> {r['loadavg_after'][0]:.1f} on "
+              f"{r['cpu_count']} cores", flush=True)
     print(table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    return 0 if all(r["errors"] == 0 and r["mismatches"] == 0 for r in rows) else 1
+    return 0 if all(r["errors"] == 0 and r["mismatches"] == 0 and r["healthy_after"]
+                    for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ServiceProcess:
     """``python -m paddleface serve ARGS --port P`` until :meth:`stop`; :meth:`start` returns
     once ``/healthz`` answers (the default model is loaded by then)."""
@@ -59,6 +65,9 @@ class ServiceProcess:
 
     def rss_mb(self) -> float:
         return rss_mb(self.proc.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
