@@ -406,7 +406,10 @@ def app_from_env() -> FastAPI:
     """uvicorn's factory for ``--workers N``: every worker process builds its app (and loads
     its models) from the configuration the command line put in the environment."""
     from ..cli import quiet_paddle
-    quiet_paddle()  # a worker process is new: main()'s settings did not reach it
+    from .memory import limit_malloc_arenas
+    # a worker process is new: what `paddleface serve` set up in its own process is not here
+    quiet_paddle()
+    limit_malloc_arenas()
     return create_app(config_from_env())
 
 

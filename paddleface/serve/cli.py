@@ -32,6 +32,8 @@ def run_serve(args) -> int:
     import uvicorn
 
     from .app import ServeConfig, config_to_env
+    from .memory import limit_malloc_arenas
+    limit_malloc_arenas()  # with --workers 1 the app runs in this process
     preload = [m for m in args.preload.split(",") if m]
     unknown = [m for m in preload if m not in REGISTRY]
     if unknown:
