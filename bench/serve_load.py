@@ -10,12 +10,13 @@ the resident memory measured at the start already includes the allocator arenas 
 that any load makes; memory that keeps growing after that is a leak. Every response must
 carry exactly the faces the in-process detector finds, else it counts as a mismatch.
 
-The in-process side is decode + detect of the same bytes in this process, with no HTTP: from
-one thread, and from as many threads as clients sharing one detector as the service does.
-The HTTP layer's cost is the difference in time per image against the latter. The machine is
-shared, so the three are measured in alternating rounds of at most 5 s, and the load that
-other processes put on the cores drifts alike over all three. The CPU time per image
-(the service process's, and this process's in-process) is given as well.
+The in-process side is decode + detect of the same bytes in this process, with no HTTP,
+from as many threads as clients sharing one detector as the service does (throughput), and
+from one thread. The HTTP layer's cost is the median latency of one client posting alone
+minus the median time of one in-process decode + detect. The machine is shared, so the four
+runs (N clients, N threads, 1 client, 1 thread) alternate in rounds of at most 5 s each,
+and the load that other processes put on the cores drifts alike over all four. The CPU
+time per image (the service process's, and this process's in-process) is given as well.
 """
 from __future__ import annotations
 
@@ -131,25 +132,29 @@ def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: f
         run_threads(clients, warmup, work, Tally(), time.process_time)
         run_threads(clients, min(warmup, 2.0), in_process_work, Tally(), time.process_time)
 
-        http, local_n, local_1 = Tally(), Tally(), Tally()
+        http, local_n, http_1, local_1 = Tally(), Tally(), Tally(), Tally()
         rss = [svc.rss_mb()]
         rounds = max(1, math.ceil(seconds / 5.0))
+        step = seconds / rounds
         for _ in range(rounds):
-            run_threads(clients, seconds / rounds, work, http, svc.cpu_seconds)
+            run_threads(clients, step, work, http, svc.cpu_seconds)
             rss.append(svc.rss_mb())
-            run_threads(clients, seconds / rounds, in_process_work, local_n, time.process_time)
-            run_threads(1, seconds / rounds, in_process_work, local_1, time.process_time)
+            run_threads(clients, step, in_process_work, local_n, time.process_time)
+            run_threads(1, step, work, http_1, svc.cpu_seconds)
+            run_threads(1, step, in_process_work, local_1, time.process_time)
         alive = requests.get(f"{svc.url}/healthz", timeout=5).ok
-    h, n, one = http.summary(), local_n.summary(), local_1.summary()
+    h, n = http.summary(), local_n.summary()
+    h1, one = http_1.summary(), local_1.summary()
     return {
         "model": model, "clients": clients, "seconds": seconds, "rounds": rounds,
         "threads": threads, "faces": len(faces),
-        "requests": h["requests"], "requests_per_s": h["per_s"], "p50_ms": h["p50_ms"],
-        "p99_ms": h["p99_ms"], "errors": h["errors"], "mismatches": h["mismatches"],
+        "requests": h["requests"] + h1["requests"], "requests_per_s": h["per_s"],
+        "p50_ms": h["p50_ms"], "p99_ms": h["p99_ms"], "errors": h["errors"] + h1["errors"],
+        "mismatches": h["mismatches"] + h1["mismatches"],
         "healthy_after": alive, "rss_mb": rss, "rss_start_mb": rss[0], "rss_end_mb": rss[-1],
-        "in_process_per_s": n["per_s"], "in_process_1_thread_per_s": one["per_s"],
-        "in_process_p50_ms": n["p50_ms"],
-        "http_cost_ms": 1e3 / h["per_s"] - 1e3 / n["per_s"] if h["per_s"] else math.nan,
+        "in_process_per_s": n["per_s"], "one_client_p50_ms": h1["p50_ms"],
+        "in_process_1_thread_p50_ms": one["p50_ms"],
+        "http_cost_ms": h1["p50_ms"] - one["p50_ms"],
         "service_cpu_ms": h["cpu_ms_per_image"], "in_process_cpu_ms": n["cpu_ms_per_image"],
         "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "cpu_count": os.cpu_count()}
@@ -157,15 +162,17 @@ def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: f
 
 def table(rows) -> str:
     out = ["| model | clients x s | requests/s | p50 ms | p99 ms | errors | mismatches | "
-           "service RSS MB, after warm-up -> end | in-process images/s, N threads / 1 | "
-           "HTTP cost, ms/image | CPU ms/image, service / in-process |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "service RSS MB, after warm-up -> end | in-process images/s, N threads | "
+           "p50 ms, 1 client / in-process 1 thread | HTTP cost ms | "
+           "CPU ms/image, service / in-process |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['model']} | {r['clients']} x {r['seconds']:g} | "
                    f"{r['requests_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                    f"{r['errors']} | {r['mismatches']} | {r['rss_start_mb']:.0f} -> "
-                   f"{r['rss_end_mb']:.0f} | {r['in_process_per_s']:.1f} / "
-                   f"{r['in_process_1_thread_per_s']:.1f} | {r['http_cost_ms']:.2f} | "
+                   f"{r['rss_end_mb']:.0f} | {r['in_process_per_s']:.1f} | "
+                   f"{r['one_client_p50_ms']:.1f} / {r['in_process_1_thread_p50_ms']:.1f} | "
+                   f"{r['http_cost_ms']:.1f} | "
                    f"{r['service_cpu_ms']:.1f} / {r['in_process_cpu_ms']:.1f} |")
     return "\n".join(out)
 
@@ -196,8 +203,9 @@ def main(argv=None) -> int:
         print(f"{model}: {r['requests_per_s']:.1f} req/s, p50 {r['p50_ms']:.1f} ms, "
               f"p99 {r['p99_ms']:.1f} ms, {r['errors']} errors, {r['mismatches']} mismatches, "
               f"service RSS {' '.join(f'{v:.0f}' for v in r['rss_mb'])} MB; in-process "
-              f"{r['in_process_per_s']:.1f}/s ({args.clients} threads), "
-              f"{r['in_process_1_thread_per_s']:.1f}/s (1 thread); load average "
+              f"{r['in_process_per_s']:.1f}/s ({args.clients} threads); 1 client p50 "
+              f"{r['one_client_p50_ms']:.1f} ms, in-process 1 thread "
+              f"{r['in_process_1_thread_p50_ms']:.1f} ms; load average "
               f"{r['loadavg_before'][0]:.1f} -> {r['loadavg_after'][0]:.1f} on "
               f"{r['cpu_count']} cores", flush=True)
     print(table(rows))

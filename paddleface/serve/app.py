@@ -234,20 +234,22 @@ def create_app(config: Optional[ServeConfig] = None) -> FastAPI:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "multipart/form-data":
             try:
-                form = await request.form(max_files=cfg.max_images, max_part_size=cfg.max_body_bytes)
+                form = await request.form(max_files=cfg.max_images,
+                                          max_part_size=cfg.max_body_bytes)
             except BodyTooLarge:
                 raise
             except Exception:
                 raise RequestError(400, "the multipart body could not be parsed.") from None
-            uploads = form.getlist("image")
-            if not uploads:
-                raise RequestError(400, "the multipart body has no 'image' field.")
-            items = []
-            for i, up in enumerate(uploads):
-                if isinstance(up, str):
+            try:  # uploads over 1 MB are spooled to temporary files: close them
+                uploads = form.getlist("image")
+                if not uploads:
+                    raise RequestError(400, "the multipart body has no 'image' field.")
+                if any(isinstance(up, str) for up in uploads):
                     raise RequestError(400, "the 'image' field must be a file, not text.")
-                items.append((f"image {i} ({up.filename or 'upload'})", await up.read(), False))
-            return items, {}
+                return [(f"image {i} ({up.filename or 'upload'})", await up.read(), False)
+                        for i, up in enumerate(uploads)], {}
+            finally:
+                await form.close()
         body = await request.body()
         if ctype == "application/json":
             try:
