@@ -7,7 +7,8 @@ called in-process on the same photo.
 Per model, a fresh service process. Every client thread (one keep-alive connection each)
 posts the JPEG bytes to ``/detect`` back to back. A warm-up of the same load comes first, so
 the resident memory measured at the start already includes the allocator arenas and caches
-that any load makes; memory that keeps growing after that is a leak. Every response must
+that any load makes; anonymous memory (not backed by files) that keeps growing after that
+is a leak. Every response must
 carry exactly the faces the in-process detector finds, else it counts as a mismatch.
 
 The in-process side is decode + detect of the same bytes in this process, with no HTTP,
@@ -133,12 +134,13 @@ def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: f
         run_threads(clients, min(warmup, 2.0), in_process_work, Tally(), time.process_time)
 
         http, local_n, http_1, local_1 = Tally(), Tally(), Tally(), Tally()
-        rss = [svc.rss_mb()]
+        rss, anon = [svc.rss_mb()], [svc.rss_mb("RssAnon")]
         rounds = max(1, math.ceil(seconds / 5.0))
         step = seconds / rounds
         for _ in range(rounds):
             run_threads(clients, step, work, http, svc.cpu_seconds)
             rss.append(svc.rss_mb())
+            anon.append(svc.rss_mb("RssAnon"))
             run_threads(clients, step, in_process_work, local_n, time.process_time)
             run_threads(1, step, work, http_1, svc.cpu_seconds)
             run_threads(1, step, in_process_work, local_1, time.process_time)
@@ -151,7 +153,8 @@ def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: f
         "requests": h["requests"] + h1["requests"], "requests_per_s": h["per_s"],
         "p50_ms": h["p50_ms"], "p99_ms": h["p99_ms"], "errors": h["errors"] + h1["errors"],
         "mismatches": h["mismatches"] + h1["mismatches"],
-        "healthy_after": alive, "rss_mb": rss, "rss_start_mb": rss[0], "rss_end_mb": rss[-1],
+        "healthy_after": alive, "rss_mb": rss, "rss_anon_mb": anon,
+        "rss_start_mb": anon[0], "rss_end_mb": anon[-1],
         "in_process_per_s": n["per_s"], "one_client_p50_ms": h1["p50_ms"],
         "in_process_1_thread_p50_ms": one["p50_ms"],
         "http_cost_ms": h1["p50_ms"] - one["p50_ms"],
@@ -162,7 +165,7 @@ def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: f
 
 def table(rows) -> str:
     out = ["| model | clients x s | requests/s | p50 ms | p99 ms | errors | mismatches | "
-           "service RSS MB, after warm-up -> end | in-process images/s, N threads | "
+           "service anonymous RSS MB, after warm-up -> end | in-process images/s, N threads | "
            "p50 ms, 1 client / in-process 1 thread | HTTP cost ms | "
            "CPU ms/image, service / in-process |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -202,7 +205,8 @@ def main(argv=None) -> int:
         rows.append(r)
         print(f"{model}: {r['requests_per_s']:.1f} req/s, p50 {r['p50_ms']:.1f} ms, "
               f"p99 {r['p99_ms']:.1f} ms, {r['errors']} errors, {r['mismatches']} mismatches, "
-              f"service RSS {' '.join(f'{v:.0f}' for v in r['rss_mb'])} MB; in-process "
+              f"service RSS {' '.join(f'{v:.0f}' for v in r['rss_mb'])} MB, anonymous "
+              f"{' '.join(f'{v:.0f}' for v in r['rss_anon_mb'])} MB; in-process "
               f"{r['in_process_per_s']:.1f}/s ({args.clients} threads); 1 client p50 "
               f"{r['one_client_p50_ms']:.1f} ms, in-process 1 thread "
               f"{r['in_process_1_thread_p50_ms']:.1f} ms; load average "

@@ -133,6 +133,11 @@ def test_models_healthz_docs_page(service):
 
 
 # ------------------------------------------------------------------------------- PaddleHub
+def box_area(boxes):
+    return (np.clip(boxes[..., 2] - boxes[..., 0], 0, None)
+            * np.clip(boxes[..., 3] - boxes[..., 1], 0, None))
+
+
 def paddlehub_postprocess(conf, boxes, width, height, confs_threshold, iou_threshold):
     """PaddleHub's ULFD module post-processing, written from its processor.py: faces with
     probability > confs_threshold, the 200 most probable, greedy NMS (IoU with 1e-5 in the
@@ -150,9 +155,8 @@ def paddlehub_postprocess(conf, boxes, width, height, confs_threshold, iou_thres
         rest = cand[order, :4]
         lt = np.maximum(rest[:, :2], cand[best, :2])
         rb = np.minimum(rest[:, 2:], cand[best, 2:4])
-        area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731,E501
         inter = np.clip(rb - lt, 0, None).prod(axis=1)
-        iou = inter / (area(rest) + area(cand[best]) - inter + 1e-5)
+        iou = inter / (box_area(rest) + box_area(cand[best, :4]) - inter + 1e-5)
         order = [i for i, v in zip(order, iou) if v <= iou_threshold]
     out = cand[picked]
     out[:, [0, 2]] *= width
@@ -197,58 +201,53 @@ def big_png(width, height) -> bytes:
     return buf.tobytes()
 
 
-def bad_requests(url, photos):
-    """(name, a function sending one bad request, expected status, JSON key of the sentence)."""
+def bad_requests(photos):
+    """(name, path, requests.post keyword arguments, expected status, JSON key of the
+    sentence) of one bad request each."""
     crowd = photos["crowd.jpg"]
+    jpeg, as_json = {"Content-Type": "image/jpeg"}, {"Content-Type": "application/json"}
     over_body = b"\xff" * int((MAX_BODY_MB + 1) * (1 << 20))
 
     def chunks():  # a chunked body with no Content-Length: the limit must apply while streaming
         for _ in range(MAX_BODY_MB + 1):
             yield b"\xff" * (1 << 20)
 
+    hub = f"/predict/{HUB_640}"
     return [
-        ("text upload", lambda: requests.post(f"{url}/detect", files={
-            "image": ("notes.txt", b"not an image at all", "text/plain")}), 400, "error"),
-        ("truncated jpeg", lambda: requests.post(f"{url}/detect", data=crowd[:200],
-                                                 headers={"Content-Type": "image/jpeg"}), 400, "error"),
-        ("empty body", lambda: requests.post(f"{url}/detect"), 400, "error"),
-        ("empty upload", lambda: requests.post(f"{url}/detect", files={
-            "image": ("x.jpg", b"", "image/jpeg")}), 400, "error"),
-        ("multipart without image", lambda: requests.post(f"{url}/detect", files={
-            "photo": ("x.jpg", crowd, "image/jpeg")}), 400, "error"),
-        ("malformed json", lambda: requests.post(f"{url}/detect", data=b'{"images": [',
-                                                 headers={"Content-Type": "application/json"}), 400, "error"),
-        ("json without images", lambda: requests.post(f"{url}/detect", json={"image": "x"}), 400, "error"),
-        ("bad base64", lambda: requests.post(f"{url}/detect", json={"images": ["%%%"]}), 400, "error"),
-        ("threshold out of range", lambda: requests.post(f"{url}/detect", params={"threshold": 2},
-                                                         data=crowd), 400, "error"),
-        ("unknown model", lambda: requests.post(f"{url}/detect", params={"model": "yolo"},
-                                                data=crowd), 404, "error"),
-        ("model without weights", lambda: requests.post(
-            f"{url}/detect", params={"model": "lwfd-mnv2-0.1"}, data=crowd), 404, "error"),
-        ("unknown hub module", lambda: requests.post(f"{url}/predict/pyramidbox_lite_mobile",
-                                                     json={"images": [b64(crowd)]}), 404, "msg"),
-        ("hub malformed json", lambda: requests.post(f"{url}/predict/{HUB_640}", data=b"{",
-                                                     headers={"Content-Type": "application/json"}),
-         400, "msg"),
-        ("body over the limit", lambda: requests.post(f"{url}/detect", data=over_body,
-                                                      headers={"Content-Type": "image/jpeg"}), 413, "error"),
-        ("chunked body over the limit", lambda: requests.post(
-            f"{url}/detect", data=chunks(), headers={"Content-Type": "image/jpeg"}), 413, "error"),
-        ("image over the pixel limit", lambda: requests.post(
-            f"{url}/detect", data=big_png(2600, 2000), headers={"Content-Type": "image/png"}),
+        ("text upload", "/detect",
+         {"files": {"image": ("notes.txt", b"not an image at all", "text/plain")}}, 400, "error"),
+        ("truncated jpeg", "/detect", {"data": crowd[:200], "headers": jpeg}, 400, "error"),
+        ("empty body", "/detect", {}, 400, "error"),
+        ("empty upload", "/detect", {"files": {"image": ("x.jpg", b"", "image/jpeg")}}, 400, "error"),
+        ("multipart without image", "/detect",
+         {"files": {"photo": ("x.jpg", crowd, "image/jpeg")}}, 400, "error"),
+        ("malformed json", "/detect", {"data": b'{"images": [', "headers": as_json}, 400, "error"),
+        ("json without images", "/detect", {"json": {"image": "x"}}, 400, "error"),
+        ("bad base64", "/detect", {"json": {"images": ["%%%"]}}, 400, "error"),
+        ("threshold out of range", "/detect", {"params": {"threshold": 2}, "data": crowd},
+         400, "error"),
+        ("unknown model", "/detect", {"params": {"model": "yolo"}, "data": crowd}, 404, "error"),
+        ("model without weights", "/detect",
+         {"params": {"model": "lwfd-mnv2-0.1"}, "data": crowd}, 404, "error"),
+        ("unknown hub module", "/predict/pyramidbox_lite_mobile",
+         {"json": {"images": [b64(crowd)]}}, 404, "msg"),
+        ("hub malformed json", hub, {"data": b"{", "headers": as_json}, 400, "msg"),
+        ("body over the limit", "/detect", {"data": over_body, "headers": jpeg}, 413, "error"),
+        ("chunked body over the limit", "/detect", {"data": chunks(), "headers": jpeg},
          413, "error"),
-        ("hub image over the pixel limit", lambda: requests.post(
-            f"{url}/predict/{HUB_640}", json={"images": [b64(big_png(2600, 2000))]}), 413, "msg"),
+        ("image over the pixel limit", "/detect",
+         {"data": big_png(2600, 2000), "headers": {"Content-Type": "image/png"}}, 413, "error"),
+        ("hub image over the pixel limit", hub,
+         {"json": {"images": [b64(big_png(2600, 2000))]}}, 413, "msg"),
     ]
 
 
 def test_bad_input_gets_a_sentence_and_the_next_request_works(service, photos):
     good = post_raw(service, photos["2.jpg"]).json()
-    for name, send, status, key in bad_requests(service.url, photos):
+    for name, path, kwargs, status, key in bad_requests(photos):
         try:
-            r = send()
-        except requests.ConnectionError as e:  # only acceptable for the over-limit bodies
+            r = requests.post(service.url + path, timeout=120, **kwargs)
+        except requests.ConnectionError as e:
             pytest.fail(f"{name}: the service dropped the connection ({e})")
         msg = assert_one_sentence_error(r, status, key)
         if "pixel" in name:
