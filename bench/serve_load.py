@@ -171,7 +171,8 @@ def bench_model(model: str, body: bytes, clients: int, seconds: float, warmup: f
 def table(rows) -> str:
     out = ["| model | clients x s | requests/s | p50 ms | p99 ms | errors | mismatches | "
            "service anonymous RSS MB, after warm-up -> end | in-process images/s, N threads | "
-           "1 client / in-process 1 thread: p50 ms | CPU ms | HTTP cost: ms, CPU ms |",
+           "p50 ms, 1 client / 1 thread in-process | CPU ms, 1 client / 1 thread in-process | "
+           "HTTP cost: ms, CPU ms |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['model']} | {r['clients']} x {r['seconds']:g} | "
