@@ -344,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .evaluation.cli import register as register_eval
     register_eval(sub)
+    from .serve.cli import register as register_serve
+    register_serve(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""``paddleface serve``: the detectors over HTTP (FastAPI + uvicorn), PaddleHub-compatible."""
