@@ -52,6 +52,41 @@ def checks(ours, ups, drift_ma, after_1):
     return [(name, value, bound, value <= bound) for name, value, bound in out]
 
 
+def torch_control(replay, iterations, noise):
+    """ULFD only: bench/torch_ulfd.py's PyTorch step on the same batches, with ``noise``
+    relative input noise (0 = none). Returns the losses and the max per-tensor difference
+    from after_1_step.pth and how many tensors are within 1e-4."""
+    import torch
+    from bench.torch_ulfd import TorchULFDRFB, multibox_loss
+    from paddleface.training.replay import tensor_rel
+    net = TorchULFDRFB()
+    net.load_state_dict(torch.load(replay.dir / "init.pth", map_location="cpu", weights_only=True))
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=replay.record.train.lr, momentum=0.9,
+                          weight_decay=5e-4)
+    rng = np.random.default_rng(12345)
+    losses, after = [], (float("nan"), 0, 0)
+    for it in range(iterations):
+        b = replay.batch(it)
+        x = b[0].numpy()
+        if noise:
+            x = x * (1 + noise * rng.standard_normal(x.shape)).astype(np.float32)
+        opt.zero_grad()
+        conf, loc = net(torch.from_numpy(x))
+        reg, cls = multibox_loss(conf, loc, torch.from_numpy(b[2].numpy()).long(),
+                                 torch.from_numpy(b[1].numpy()))
+        (reg + cls).backward()
+        opt.step()
+        losses.append(float(reg + cls))
+        if it == 0:
+            ref = replay.reference_after_1_step()
+            sd = {k.replace("running_mean", "_mean").replace("running_var", "_variance"):
+                  v.detach().numpy() for k, v in net.state_dict().items() if "num_batches" not in k}
+            rels = [tensor_rel(sd[k], ref[k]) for k in ref if np.abs(ref[k]).max() > 1e-8]
+            after = (max(rels), sum(r <= 1e-4 for r in rels), len(rels))
+    return losses, after
+
+
 def plot(path, fam, ours, ups, second, control):
     import matplotlib
     matplotlib.use("Agg")
@@ -84,6 +119,9 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=None, help="default: all 150")
     p.add_argument("--json")
     p.add_argument("--plot")
+    p.add_argument("--torch-control", action="store_true",
+                   help="ulfd: also run bench/torch_ulfd.py's PyTorch step for 3 iterations, "
+                        "without and with 1e-7 input noise")
     p.add_argument("--control", action="store_true",
                    help="also run with 1e-7 relative input noise (the float32 noise floor)")
     args = p.parse_args(argv)
@@ -127,13 +165,27 @@ def main(argv=None):
         print(f"float32 noise floor (ours vs ours with +1e-7 input noise): iterations 1-2 "
               f"{', '.join(f'{v:.1e}' for v in noise['iteration_1_2_rel'])}; moving average "
               f"{noise['max_rel_10_iteration_moving_average']:.2e}")
+    torch_rows = {}
+    if args.torch_control and args.family == "ulfd":
+        print("\nPyTorch (bench/torch_ulfd.py) on the same batches, against the upstream trace:")
+        print("input | iteration 1 rel | iteration 2 rel | after 1 step max rel | tensors within 1e-4")
+        for noise in (0.0, 1e-7):
+            tl, (mx, within, total) = torch_control(replay, 3, noise)
+            torch_rows[str(noise)] = {"total_loss": tl, "after_1_step_max_rel": mx,
+                                      "within_1e-4": within, "tensors": total}
+            print(f"{'exact' if not noise else '+1e-7 noise'} | {rel(tl[1], ups[1]):.1e} | "
+                  f"{rel(tl[2], ups[2]):.1e} | {mx:.1e} | {within} of {total}")
+        within_ours = sum(v <= 1e-4 for k, v in res.per_tensor_rel.items())
+        print(f"PaddleFace | {rel(ours[1], ups[1]):.1e} | {rel(ours[2], ups[2]):.1e} | "
+              f"{res.after_1_step_max_rel:.1e} | {within_ours} of {len(res.per_tensor_rel)}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
             "total_loss": ours, "after_1_step_max_rel": res.after_1_step_max_rel,
             "after_1_step_worst": res.after_1_step_worst, "upstream_total_loss": ups,
             "checks": [{"check": c, "measured": v, "bound": b, "pass": ok} for c, v, b, ok in results],
-            "control_total_loss": control, "noise_floor": noise}, indent=1))
+            "control_total_loss": control, "noise_floor": noise, "torch_control": torch_rows},
+            indent=1))
     if args.plot:
         plot(args.plot, args.family, ours, ups, second, control)
         print(f"plot: {args.plot}")
