@@ -49,7 +49,7 @@ def checks(ours, ups, drift_ma, after_1):
     if n >= 50:
         out.append(("mean of the last 50 iterations", rel(np.mean(ours[-50:]), np.mean(ups[-50:])),
                     0.03))
-    return [(name, value, bound, value <= bound) for name, value, bound in out]
+    return [(name, float(value), float(bound), bool(value <= bound)) for name, value, bound in out]
 
 
 def torch_control(replay, iterations, noise):
@@ -187,7 +187,8 @@ def main(argv=None):
         Path(args.json).write_text(json.dumps({
             "total_loss": ours, "after_1_step_max_rel": res.after_1_step_max_rel,
             "after_1_step_worst": res.after_1_step_worst, "upstream_total_loss": ups,
-            "checks": [{"check": c, "measured": v, "bound": b, "pass": ok} for c, v, b, ok in results],
+            "checks": [{"check": c, "measured": float(v), "bound": float(b), "pass": bool(ok)}
+                       for c, v, b, ok in results],
             "control_total_loss": control, "noise_floor": noise, "torch_control": torch_rows},
             indent=1))
     if args.plot:
