@@ -77,7 +77,7 @@ def torch_control(replay, iterations, noise):
                                  torch.from_numpy(b[1].numpy()))
         (reg + cls).backward()
         opt.step()
-        losses.append(float(reg + cls))
+        losses.append(float((reg + cls).detach()))
         if it == 0:
             ref = replay.reference_after_1_step()
             sd = {k.replace("running_mean", "_mean").replace("running_var", "_variance"):
