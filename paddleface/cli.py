@@ -28,12 +28,10 @@ def parse_long_side(text: str):
     if text == "origin":
         return None
     try:
-        v = int(text)
-        if v > 0:
-            return v
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected a positive number of pixels or 'origin', got {text!r}")
+        return parse_count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of pixels or 'origin', got {text!r}") from None
 
 
 def add_model_args(p: argparse.ArgumentParser, default: Optional[str] = "rfb-lm") -> None:
