@@ -2,18 +2,19 @@
 # Build Paddle Lite's armv8 light-API runtime (tiny_publish) and cross-compile the C++ face
 # detector against it, on an x86 Linux host.
 #
-#   bash deploy/lite/build_arm.sh PADDLE_LITE_SRC
+#   bash deploy/lite/build_arm.sh [PADDLE_LITE_SRC]
 #
 # PADDLE_LITE_SRC: a Paddle-Lite source tree at the release of the `opt` that writes our .nb
 # files (paddlelite 2.13rc0 -> tag v2.13-rc; e.g. `git archive v2.13-rc | tar -x -C DIR`).
-# It is never copied into this repository. Output, in $PADDLEFACE_ARM_BUILD (default
+# It is never copied into this repository. Without it, the runtime already built in the
+# output folder is reused (an error if there is none for this kernel list). Output, in $PADDLEFACE_ARM_BUILD (default
 # $PADDLEFACE_HOME/arm-build, PADDLEFACE_HOME defaulting to ~/.cache/paddleface):
 #   paddle-lite-src         a symbolic link to PADDLE_LITE_SRC
 #   paddle-lite-src-armv8/  Lite's cmake build; its inference_lite_lib.armlinux.armv8/cxx is
 #                           the published library (include/, lib/libpaddle_light_api_shared.so)
 #   bin/face_detect_lite    the detector (aarch64), with libpaddle_light_api_shared.so beside it
-# A rerun reuses a finished library build (a stamp records the configuration) and only
-# recompiles the detector.
+# A rerun reuses a finished library build (a stamp records the version and the kernel list)
+# and only recompiles the detector.
 #
 # Needs: cmake, make, python3, aarch64-linux-gnu-g++ (Debian: g++-aarch64-linux-gnu). To run
 # the result on x86: qemu-aarch64-static -L /usr/aarch64-linux-gnu BUILD/bin/face_detect_lite.
@@ -21,17 +22,17 @@
 # version string compiled into the runtime, which must equal the one opt writes into every .nb).
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -f "$1/lite/tools/build_linux.sh" ]; then
-    echo "usage: bash deploy/lite/build_arm.sh PADDLE_LITE_SRC  (a Paddle-Lite source tree," \
+if [ $# -gt 1 ] || { [ $# -eq 1 ] && [ ! -f "$1/lite/tools/build_linux.sh" ]; }; then
+    echo "usage: bash deploy/lite/build_arm.sh [PADDLE_LITE_SRC]  (a Paddle-Lite source tree," \
          "e.g. the v2.13-rc tag; got '${1:-}')" >&2
     exit 2
 fi
-SRC=$(cd "$1" && pwd)
+SRC=${1:+$(cd "$1" && pwd)}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=${PADDLEFACE_ARM_BUILD:-${PADDLEFACE_HOME:-$HOME/.cache/paddleface}/arm-build}
 JOBS=${PADDLEFACE_BUILD_JOBS:-2}
 TAG=${PADDLEFACE_LITE_TAG:-v2.13-rc}
-for tool in cmake make python3 aarch64-linux-gnu-gcc aarch64-linux-gnu-g++; do
+for tool in ${SRC:+cmake make python3 aarch64-linux-gnu-gcc} aarch64-linux-gnu-g++; do
     command -v "$tool" >/dev/null || { echo "build_arm.sh: $tool is not installed" >&2; exit 2; }
 done
 # Lite's cmake takes the compilers from CC and CXX, as absolute paths
@@ -46,7 +47,7 @@ BUILD=$(cd "$BUILD" && pwd)
 # source tree's: the tree is reached through a link whose path begins the build folder's.
 LINK="$BUILD/paddle-lite-src"
 OBJ="$BUILD/paddle-lite-src-armv8"
-ln -sfn "$SRC" "$LINK"
+[ -z "$SRC" ] || ln -sfn "$SRC" "$LINK"
 LIB="$OBJ/inference_lite_lib.armlinux.armv8/cxx"
 
 # --with_strip: only the kernels of deploy/lite/arm_kernels.txt, in the four list files opt
@@ -59,11 +60,15 @@ grep -v '^#' "$HERE/arm_kernels.txt" | awk 'NF == 3 {split($1, k, ","); if (!(k[
     seen[k[1]] = 1; print k[1] > "'"$TAILOR"'/.tailored_ops_list";
     print $3 > "'"$TAILOR"'/.tailored_ops_source_list"}}'
 
-CONFIG="src=$SRC tag=$TAG kernels=$(md5sum < "$HERE/arm_kernels.txt" | cut -c1-32)"
+CONFIG="tag=$TAG kernels=$(grep -v '^#' "$HERE/arm_kernels.txt" | md5sum | cut -c1-32)"
 STAMP="$OBJ/.paddleface_stamp"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$CONFIG" ] \
         && [ -f "$LIB/lib/libpaddle_light_api_shared.so" ]; then
     echo "build_arm.sh: reusing the Lite runtime in $LIB"
+elif [ -z "$SRC" ]; then
+    echo "build_arm.sh: no Lite runtime built for this version and kernel list in $OBJ;" \
+         "pass the Paddle-Lite source tree to build it" >&2
+    exit 2
 else
     echo "build_arm.sh: building Paddle Lite $TAG (armv8, tiny_publish, stripped) in $OBJ"
     start=$(date +%s)
@@ -98,7 +103,7 @@ mkdir -p "$BUILD/bin"
 cp "$LIB/lib/libpaddle_light_api_shared.so" "$BUILD/bin/"
 # -ffp-contract=off: no fused multiply-adds, so the float32 arithmetic is numpy's
 "$CXX" -std=c++14 -O2 -ffp-contract=off -Wall -Wextra -DPADDLEFACE_LITE_VERSION="\"$TAG\"" \
-    -I"$HERE/cpp" -I"$LIB/include" \
+    -I"$HERE/cpp" -isystem "$LIB/include" \
     "$HERE/cpp/face_detect_lite.cc" "$HERE/cpp/face_detector.cc" "$HERE/cpp/deploy_config.cc" \
     "$HERE/cpp/image_io.cc" -L"$BUILD/bin" -lpaddle_light_api_shared -Wl,-rpath,'$ORIGIN' \
     -o "$BUILD/bin/face_detect_lite"

@@ -5,9 +5,10 @@
     python deploy/lite/lite_tool.py run-many ID MODEL.nb IMAGES.npz OUTPUT.npz
 
 ``export`` builds the network with paddleface's model code under paddle 2.6.2, writes the old
-``model.pdmodel`` format with ``paddle.jit.save``, tidies the program for Lite (see
-``fold_conv_bias``) and converts it with Lite's ``opt`` to ``model_x86.nb`` and
-``model_arm.nb``. ``--int8`` adds ``model_{x86,arm}_int8_weights.nb`` (opt's int8 weight
+``model.pdmodel`` format with ``paddle.jit.save`` (kept in OUT_DIR for Paddle Inference),
+tidies a copy of the program for Lite (see ``fold_conv_bias``) and converts it with Lite's
+``opt`` to ``model_x86.nb`` and ``model_arm.nb``; ``arm_kernels.txt`` lists the ARM kernels
+the ARM files need (deploy/lite/arm_kernels.txt, build_arm.sh). ``--int8`` adds ``model_{x86,arm}_int8_weights.nb`` (opt's int8 weight
 quantization: int8 storage, fp32 compute); ``--calib`` adds ``model_{x86,arm}_int8.nb``
 (post-training quantization calibrated on the given images: int8 weights and activations).
 ``run`` executes a .nb file with Lite's MobileConfig predictor (its Python API sets no thread
@@ -146,7 +147,20 @@ def quantize_post_training(record, src_prefix: str, calib: Path, dst_prefix: str
     return len(keys)
 
 
-def run_opt(prefix: Path, place: str, out: Path, weight_int8: bool = False) -> int:
+def arm_kernel_lines(record_dir: Path) -> list:
+    """The kernels opt recorded for one ARM model (``record_model_info``), as lines of
+    deploy/lite/arm_kernels.txt: kernel, kernel source, op source."""
+    def lines(name):
+        return (record_dir / name).read_text().split()
+    kernels, kernel_srcs = lines(".tailored_kernels_list"), lines(".tailored_kernels_source_list")
+    op_src = dict(zip(lines(".tailored_ops_list"), lines(".tailored_ops_source_list")))
+    return [f"{k} {src} {op_src[k.split(',')[0]]}" for k, src in zip(kernels, kernel_srcs)]
+
+
+def run_opt(prefix: Path, place: str, out: Path, weight_int8: bool = False,
+            arm_kernels: set = None) -> int:
+    """opt to ``out``.nb; for ARM, the kernels the file needs are added to ``arm_kernels``
+    (build_arm.sh builds the ARM runtime with a listed set of kernels only)."""
     from paddlelite.lite import Opt
     opt = Opt()
     opt.set_model_file(str(prefix) + ".pdmodel")
@@ -157,7 +171,12 @@ def run_opt(prefix: Path, place: str, out: Path, weight_int8: bool = False) -> i
     if weight_int8:
         opt.set_quant_model(True)
         opt.set_quant_type("QUANT_INT8")
+    if arm_kernels is not None:
+        opt.record_model_info(True)  # writes the lists into the folder ``out``
     opt.run()
+    if arm_kernels is not None:
+        arm_kernels.update(arm_kernel_lines(out))
+        shutil.rmtree(out, ignore_errors=True)
     nb = out.with_suffix(".nb")
     if not nb.is_file():
         raise SystemExit(f"lite_tool: opt did not write {nb}")
@@ -180,13 +199,22 @@ def export(args):
     paddle.jit.save(net, str(work / "traced"),
                     input_spec=[paddle.static.InputSpec([1, 3, h, w], "float32", "image")])
     paddle.enable_static()
-    folded = tidy_for_lite(str(work / "traced"), str(out / "model"))
+    folded = tidy_for_lite(str(work / "traced"), str(work / "model"))
+    # model.pdmodel of the export is the traced program, for Paddle Inference
+    # (deploy/python/infer.py): paddle 3's oneDNN fused_elementwise_add ignores the axis=1 of
+    # the folded biases ("Broadcast dimension mismatch"); only opt gets the tidied program.
+    for suffix in (".pdmodel", ".pdiparams"):
+        shutil.copyfile(work / f"traced{suffix}", out / f"model{suffix}")
     written = {}
+    kernels = set()
     for place in ("x86", "arm"):
-        written[f"model_{place}"] = run_opt(out / "model", place, out / f"model_{place}")
+        needs = kernels if place == "arm" else None
+        written[f"model_{place}"] = run_opt(work / "model", place, out / f"model_{place}",
+                                            arm_kernels=needs)
         if args.int8:
             written[f"model_{place}_int8_weights"] = run_opt(
-                out / "model", place, out / f"model_{place}_int8_weights", weight_int8=True)
+                work / "model", place, out / f"model_{place}_int8_weights", weight_int8=True,
+                arm_kernels=needs)
     report = {"paddle": paddle.__version__, "folded_bias_reshapes": folded}
     if args.calib:
         tidy_for_lite(str(work / "traced"), str(work / "folded"), strip=False)
@@ -194,9 +222,12 @@ def export(args):
             record, str(work / "folded"), Path(args.calib), str(work / "quantized"))
         tidy_for_lite(str(work / "quantized"), str(work / "quantized_tidy"))
         for place in ("x86", "arm"):
-            written[f"model_{place}_int8"] = run_opt(work / "quantized_tidy", place,
-                                                     out / f"model_{place}_int8")
+            written[f"model_{place}_int8"] = run_opt(
+                work / "quantized_tidy", place, out / f"model_{place}_int8",
+                arm_kernels=kernels if place == "arm" else None)
     shutil.rmtree(work, ignore_errors=True)
+    # what the ARM files need from the runtime, in deploy/lite/arm_kernels.txt's format
+    (out / "arm_kernels.txt").write_text("".join(f"{k}\n" for k in sorted(kernels)))
     report["nb_bytes"] = written
     print(json.dumps(report))
 
