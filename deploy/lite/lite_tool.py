@@ -96,7 +96,9 @@ def give_weights_headroom(program, scope) -> None:
     Lite's x86 int8 convolution multiplies unsigned 8-bit activations by signed 8-bit weights
     with a saturating 16-bit pairwise sum (255 * 127 * 2 > 32767): with full-range weights the
     x86 .nb of ulfd-rfb-320 lost 0.14 Easy AP. Weights within +-64 cannot saturate (255 * 64 * 2
-    < 32767); the ARM kernels need no headroom but run the same file.
+    < 32767). The ARM kernels need no headroom: they multiply signed int8 activations (within
+    +-127) by int8 weights, smull + smlal summing two products in int16 (2 * 127 * 127 <
+    32767), or sdot in int32; the ARM file keeps the full 8-bit weights.
     """
     import paddle
     block = program.global_block()
@@ -112,9 +114,11 @@ def give_weights_headroom(program, scope) -> None:
         scales.set((np.array(scales) * 2).astype(np.float32), paddle.CPUPlace())
 
 
-def quantize_post_training(record, src_prefix: str, calib: Path, dst_prefix: str) -> int:
+def quantize_post_training(record, src_prefix: str, calib: Path, dst_prefix: str,
+                           headroom_prefix: str) -> int:
     """Paddle's post-training quantization of the conv layers (int8 weights per channel, int8
-    activations per tensor from histograms of the calibration images), with weight headroom.
+    activations per tensor from histograms of the calibration images), saved to
+    ``dst_prefix`` (for ARM) and with weight headroom to ``headroom_prefix`` (for x86).
     Returns the number of calibration images."""
     import paddle
     from paddle.static.quantization import PostTrainingQuantization
@@ -141,9 +145,12 @@ def quantize_post_training(record, src_prefix: str, calib: Path, dst_prefix: str
             batch_nums=len(keys), algo="hist", quantizable_op_type=QUANTIZED_OPS,
             weight_quantize_type="channel_wise_abs_max", optimize_model=True, onnx_format=False)
         program = ptq.quantize()
-        give_weights_headroom(program, scope)
         ptq.save_quantized_model(str(dst.parent), model_filename=dst.name + ".pdmodel",
                                  params_filename=dst.name + ".pdiparams")
+        give_weights_headroom(program, scope)
+        head = Path(headroom_prefix)
+        ptq.save_quantized_model(str(head.parent), model_filename=head.name + ".pdmodel",
+                                 params_filename=head.name + ".pdiparams")
     return len(keys)
 
 
@@ -219,11 +226,12 @@ def export(args):
     if args.calib:
         tidy_for_lite(str(work / "traced"), str(work / "folded"), strip=False)
         report["calibration_images"] = quantize_post_training(
-            record, str(work / "folded"), Path(args.calib), str(work / "quantized"))
-        tidy_for_lite(str(work / "quantized"), str(work / "quantized_tidy"))
+            record, str(work / "folded"), Path(args.calib), str(work / "quantized_arm"),
+            str(work / "quantized_x86"))
         for place in ("x86", "arm"):
+            tidy_for_lite(str(work / f"quantized_{place}"), str(work / f"tidy_{place}"))
             written[f"model_{place}_int8"] = run_opt(
-                work / "quantized_tidy", place, out / f"model_{place}_int8",
+                work / f"tidy_{place}", place, out / f"model_{place}_int8",
                 arm_kernels=kernels if place == "arm" else None)
     shutil.rmtree(work, ignore_errors=True)
     # what the ARM files need from the runtime, in deploy/lite/arm_kernels.txt's format
