@@ -1,5 +1,6 @@
 """Paddle Lite on ARM64: the armv8 runtime and C++ detector of deploy/lite/build_arm.sh, run
-under qemu-aarch64-static on the shared photos and compared with the Python detector.
+under qemu-aarch64-static on the shared photos and compared with the Python detector. The
+detector's C++ pre- and post-processing are also checked on the host, without Lite.
 
 The ARM build is made once per machine (`bash deploy/lite/build_arm.sh PADDLE_LITE_SRC`) into
 $PADDLEFACE_ARM_BUILD (default $PADDLEFACE_HOME/arm-build); without it, or without qemu, these
@@ -7,6 +8,7 @@ tests skip and say why (pytest -rs). Timings under emulation mean nothing: none 
 """
 import importlib.util
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -41,6 +43,67 @@ def work(tmp_path_factory, shared):
 
 def photos(shared):
     return sorted((shared / "images").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def host_check(tmp_path_factory):
+    """deploy/lite/cpp/host_check.cc compiled for this machine (the flags of build_arm.sh)."""
+    if shutil.which("g++") is None:
+        pytest.skip("no host g++ to compile deploy/lite/cpp/host_check.cc")
+    cpp = ROOT / "deploy/lite/cpp"
+    exe = tmp_path_factory.mktemp("host") / "host_check"
+    r = subprocess.run(["g++", "-std=c++14", "-O2", "-ffp-contract=off", "-Wall", "-Wextra",
+                        "-Werror", f"-I{cpp}", *(str(cpp / f) for f in (
+                            "host_check.cc", "face_detector.cc", "deploy_config.cc",
+                            "image_io.cc")), "-o", str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return exe
+
+
+# ULFD (fixed size, uint8 resize, RGB), rfb-lm (long side 640, float resize, BGR),
+# blazeface-320 (letterbox with padding offsets)
+@pytest.mark.parametrize("model_id", ["ulfd-rfb-320", "rfb-lm", "blazeface-320"])
+def test_cpp_processing_matches_python_on_host(shared, tmp_path, host_check, get_detector,
+                                               model_id):
+    """The C++ input equals paddleface's (OpenCV's resize reproduced), and on the same network
+    outputs the C++ decoding + NMS gives paddleface's faces."""
+    from paddleface.detector import Face
+    from paddleface.engine import deploy_info
+    from paddleface.image_io import read_image
+    from paddleface.postprocess import postprocess
+    det = get_detector(model_id)
+    rec = det.record
+    (tmp_path / "deploy.json").write_text(json.dumps(deploy_info(rec, [1, 3, -1, -1])))
+    faces_total = 0
+    for p in photos(shared):
+        image = read_image(p)
+        ppm = compare_arm.write_ppm([p], tmp_path)[p]
+        subprocess.run([str(host_check), str(tmp_path / "deploy.json"), str(ppm), "prepare",
+                        str(tmp_path / "x.f32")], check=True)
+        raw = np.fromfile(tmp_path / "x.f32", np.float32)
+        w, h = raw[:2].view(np.int32)
+        x = raw[2:].reshape(3, h, w)
+        prepared = det.prepare(image)
+        assert x.shape == prepared.tensor.shape, p
+        # float32 resize: OpenCV (IPP) and the C++ round differently in the last bits
+        assert np.abs(x - prepared.tensor).max() <= 1e-4, p
+        loc, conf, landms = (o[0] if o is not None else None for o in det.forward(x[None]))
+        (np.concatenate([o.ravel() for o in (loc, conf, landms) if o is not None])
+         .astype(np.float32).tofile(tmp_path / "o.f32"))
+        r = subprocess.run([str(host_check), str(tmp_path / "deploy.json"), str(ppm), "detect",
+                            str(tmp_path / "o.f32"), str(len(loc))],
+                           capture_output=True, text=True, check=True)
+        ours = np.array([[float(v) for v in ln.split()] for ln in r.stdout.splitlines()])
+        boxes, scores, points = postprocess(loc, conf, landms, rec.priors(h, w),
+                                            rec.priors.variances, det.protocol,
+                                            prepared.to_pixels, prepared.offset)
+        ref = compare_arm.as_rows([Face(b, float(s), None if points is None else points[i])
+                                   for i, (b, s) in enumerate(zip(boxes, scores))])
+        assert ours.reshape(len(ref), -1).shape == ref.shape, p
+        if len(ref):
+            assert np.abs(ours - ref).max() <= 1e-3, p  # printed with 6 decimals
+        faces_total += len(ref)
+    assert faces_total > 300
 
 
 # One model per family that exports to Lite: ULFD (fixed size), the landmark models (long

@@ -99,7 +99,7 @@ def as_rows(faces) -> np.ndarray:
             row = list(f.box) + [f.score] + ([] if f.landmarks is None else
                                              list(np.ravel(f.landmarks)))
         rows.append(row)
-    return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), -1) if rows else np.zeros((0, 5))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
