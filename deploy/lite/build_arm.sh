@@ -7,8 +7,9 @@
 # PADDLE_LITE_SRC: a Paddle-Lite source tree at the release of the `opt` that writes our .nb
 # files (paddlelite 2.13rc0 -> tag v2.13-rc; e.g. `git archive v2.13-rc | tar -x -C DIR`).
 # It is never copied into this repository. Without it, the runtime already built in the
-# output folder is reused (an error if there is none for this kernel list). Output, in $PADDLEFACE_ARM_BUILD (default
-# $PADDLEFACE_HOME/arm-build, PADDLEFACE_HOME defaulting to ~/.cache/paddleface):
+# output folder is reused (an error if there is none for this kernel list). Output, in
+# $PADDLEFACE_ARM_BUILD (default $PADDLEFACE_HOME/arm-build, PADDLEFACE_HOME defaulting to
+# ~/.cache/paddleface):
 #   paddle-lite-src         a symbolic link to PADDLE_LITE_SRC
 #   paddle-lite-src-armv8/  Lite's cmake build; its inference_lite_lib.armlinux.armv8/cxx is
 #                           the published library (include/, lib/libpaddle_light_api_shared.so)

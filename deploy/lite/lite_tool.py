@@ -8,8 +8,9 @@
 ``model.pdmodel`` format with ``paddle.jit.save`` (kept in OUT_DIR for Paddle Inference),
 tidies a copy of the program for Lite (see ``fold_conv_bias``) and converts it with Lite's
 ``opt`` to ``model_x86.nb`` and ``model_arm.nb``; ``arm_kernels.txt`` lists the ARM kernels
-the ARM files need (deploy/lite/arm_kernels.txt, build_arm.sh). ``--int8`` adds ``model_{x86,arm}_int8_weights.nb`` (opt's int8 weight
-quantization: int8 storage, fp32 compute); ``--calib`` adds ``model_{x86,arm}_int8.nb``
+the ARM files need (deploy/lite/arm_kernels.txt, build_arm.sh). ``--int8`` adds
+``model_{x86,arm}_int8_weights.nb`` (opt's int8 weight quantization: int8 storage, fp32
+compute); ``--calib`` adds ``model_{x86,arm}_int8.nb``
 (post-training quantization calibrated on the given images: int8 weights and activations).
 ``run`` executes a .nb file with Lite's MobileConfig predictor (its Python API sets no thread
 count: Lite's x86 kernels pick their own).
