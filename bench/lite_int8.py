@@ -6,7 +6,9 @@ images of events 30-61.
     python bench/lite_int8.py [--model ulfd-rfb-320]
 
 Needs the Lite toolchain (bash deploy/lite/setup.sh; $PADDLEFACE_LITE_PYTHON or
-$PADDLEFACE_PY310). The ARM .nb files are written but cannot run here.
+$PADDLEFACE_PY310). The ARM .nb files run in the C++ detector of deploy/lite/build_arm.sh
+under qemu when that build is present (deploy/lite/compare_arm.py; tens of minutes under
+emulation); otherwise their rows say why not.
 """
 import argparse
 import os
@@ -27,6 +29,9 @@ from paddleface.image_io import read_image  # noqa: E402
 from paddleface.postprocess import postprocess  # noqa: E402
 from paddleface.preprocess import resize_for  # noqa: E402
 from paddleface.registry import get_record  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "deploy/lite"))
+import compare_arm  # noqa: E402
 
 
 def main():
@@ -68,15 +73,27 @@ def main():
                                  format_boxes(boxes, scores, rec.evaluation.box_format))
             ap_ = evaluate(read_predictions(pred), gt, subset=True).ap
             rows.append((variant, info["nb_bytes"][variant], ap_))
+        try:
+            arm = compare_arm.arm_command()
+        except RuntimeError as e:
+            arm, why = None, str(e)
+        arm_rows = []
+        for variant in ("model_arm", "model_arm_int8", "model_arm_int8_weights"):
+            ap_ = (compare_arm.arm_ap(arm, rec.id, tmp / "lite", variant + ".nb", shared, tmp)
+                   if arm else None)
+            arm_rows.append((variant, info["nb_bytes"][variant], ap_))
     print(f"calibration: {info['calibration_images']} images (events 0-29); "
           f"AP on {len(names)} images (events 30-61)")
     print(f"{'file':28} {'KB':>6} {'easy':>7} {'medium':>7} {'hard':>7} {'easy vs fp32':>13}")
     for v, size, ap_ in rows:
         print(f"{v + '.nb':28} {size / 1024:6.0f} {ap_['easy']:7.4f} {ap_['medium']:7.4f} "
               f"{ap_['hard']:7.4f} {ap_['easy'] - rows[0][2]['easy']:+13.4f}")
-    for k, v in info["nb_bytes"].items():
-        if "arm" in k:
-            print(f"{k + '.nb':28} {v / 1024:6.0f}   (ARM: not runnable here)")
+    for v, size, ap_ in arm_rows:
+        if ap_ is None:
+            print(f"{v + '.nb':28} {size / 1024:6.0f}   (not run: {why})")
+        else:
+            print(f"{v + '.nb':28} {size / 1024:6.0f} {ap_['easy']:7.4f} {ap_['medium']:7.4f} "
+                  f"{ap_['hard']:7.4f} {ap_['easy'] - arm_rows[0][2]['easy']:+13.4f}  (ARM, qemu)")
 
 
 if __name__ == "__main__":
