@@ -93,6 +93,11 @@ def test_lite_export_runs_in_the_python_predictor(shared, tmp_path):
         diff = np.abs(scores[1] - fp32[1])
         print(variant, diff.mean(), diff.max())
         assert diff.mean() < 0.01
+    # deploy/python/infer.py runs the export's model.pdmodel (the traced program: the folded
+    # biases broke paddle 3's oneDNN fused add, "Broadcast dimension mismatch")
+    r = subprocess.run([sys.executable, str(ROOT / "deploy/python/infer.py"), "--model-dir",
+                        str(out), str(shared / "images/2.jpg")], capture_output=True, text=True)
+    assert r.returncode == 0 and "2.jpg: 4 faces" in r.stdout, r.stderr[-2000:]
 
 
 def test_calibration_images_are_checked(tmp_path, capsys):
