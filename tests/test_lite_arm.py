@@ -148,6 +148,12 @@ def test_arm_detector_reports_user_mistakes_in_one_sentence(shared, work, tmp_pa
     assert code == 2 and len(errors) == 1 and "deploy.json: missing" in errors[0], stderr
     code, errors, stderr = run(export_dir, ppm, "--model", "model_arm_nothere.nb")
     assert code == 2 and len(errors) == 1 and "no such model file" in errors[0], stderr
+    code, errors, stderr = run(export_dir, ppm, "--model", shared / "images/2.jpg")
+    assert code == 2 and len(errors) == 1 and "not a Paddle Lite .nb model" in errors[0], stderr
+    truncated = tmp_path / "truncated.nb"
+    truncated.write_bytes((export_dir / "model_arm.nb").read_bytes()[:5000])
+    code, errors, stderr = run(export_dir, ppm, "--model", truncated)
+    assert code == 2 and len(errors) == 1 and "Paddle Lite could not load it" in errors[0], stderr
     code, errors, stderr = run(tmp_path / "nowhere", ppm)
     assert code == 2 and len(errors) == 1 and "no such folder" in errors[0], stderr
     # a bad image is reported and skipped; the good one is still detected

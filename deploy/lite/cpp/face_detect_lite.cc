@@ -12,6 +12,7 @@
 // "landmarks"}]}}; --draw writes IMAGE_NAME.ppm with the faces drawn.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -89,8 +90,12 @@ void CheckModelFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char header[18] = {0};
   in.read(header, sizeof(header));
-  if (!in) throw std::runtime_error(path + ": not a Paddle Lite .nb model (too short)");
   std::string opt_version(header + 2, strnlen(header + 2, 16));
+  const bool printable = !opt_version.empty() &&
+      std::all_of(opt_version.begin(), opt_version.end(), [](char c) { return c > 32 && c < 127; });
+  if (!in || (header[0] != 1 && header[0] != 2) || header[1] != 0 || !printable)
+    throw std::runtime_error(path + ": not a Paddle Lite .nb model (export one with "
+                             "`paddleface export ID --format lite`)");
 #ifdef PADDLEFACE_LITE_VERSION
   const std::string runtime = PADDLEFACE_LITE_VERSION;
   if (opt_version != runtime)
@@ -98,6 +103,20 @@ void CheckModelFile(const std::string& path) {
                              "' but this runtime is '" + runtime +
                              "'; export with the matching paddlelite or rebuild the runtime");
 #endif
+}
+
+// The gist of a Paddle Lite exception, on one line: its first log line without the
+// "Paddle-Lite C++ Exception:" header and the "[F date file:line func] " prefix.
+std::string LiteReason(const char* what) {
+  std::istringstream lines(what);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line.find("C++ Exception") != std::string::npos) continue;
+    size_t end = line[0] == '[' ? line.find("] ") : std::string::npos;
+    if (end != std::string::npos) line = line.substr(end + 2);
+    return line.substr(0, 300);
+  }
+  return "no reason given";
 }
 
 std::string JsonString(const std::string& s) {
@@ -153,7 +172,7 @@ int Run(const Options& o) {
     predictor = CreatePaddlePredictor<MobileConfig>(config);
   } catch (const std::exception& e) {
     throw std::runtime_error(o.model + ": Paddle Lite could not load it (" +
-                             std::string(e.what()).substr(0, 300) + ")");
+                             LiteReason(e.what()) + ")");
   }
   const size_t n_outputs = cfg.landmarks ? 3 : 2;
   if (predictor->GetOutputNames().size() < n_outputs)
@@ -186,7 +205,7 @@ int Run(const Options& o) {
     } catch (const std::exception& e) {
       throw std::runtime_error(o.model + ": Paddle Lite failed on a " + std::to_string(in.width) +
                                "x" + std::to_string(in.height) + " input (" +
-                               std::string(e.what()).substr(0, 300) + ")");
+                               LiteReason(e.what()) + ")");
     }
     std::unique_ptr<const Tensor> outs[3];
     for (size_t i = 0; i < n_outputs; ++i) outs[i] = predictor->GetOutput(static_cast<int>(i));
