@@ -101,11 +101,17 @@ else
 fi
 
 mkdir -p "$BUILD/bin"
-cp "$LIB/lib/libpaddle_light_api_shared.so" "$BUILD/bin/"
+# replaced, never overwritten in place: a detector running meanwhile keeps its mapped copy
+LIBFILE="$LIB/lib/libpaddle_light_api_shared.so"
+if ! cmp -s "$LIBFILE" "$BUILD/bin/libpaddle_light_api_shared.so"; then
+    cp "$LIBFILE" "$BUILD/bin/.lib.tmp"
+    mv -f "$BUILD/bin/.lib.tmp" "$BUILD/bin/libpaddle_light_api_shared.so"
+fi
 # -ffp-contract=off: no fused multiply-adds, so the float32 arithmetic is numpy's
 "$CXX" -std=c++14 -O2 -ffp-contract=off -Wall -Wextra -DPADDLEFACE_LITE_VERSION="\"$TAG\"" \
     -I"$HERE/cpp" -isystem "$LIB/include" \
     "$HERE/cpp/face_detect_lite.cc" "$HERE/cpp/face_detector.cc" "$HERE/cpp/deploy_config.cc" \
     "$HERE/cpp/image_io.cc" -L"$BUILD/bin" -lpaddle_light_api_shared -Wl,-rpath,'$ORIGIN' \
-    -o "$BUILD/bin/face_detect_lite"
-echo "build_arm.sh: $BUILD/bin/face_detect_lite ($(du -h "$BUILD/bin/face_detect_lite" | cut -f1))"
+    -o "$BUILD/bin/.face_detect_lite.tmp"
+mv -f "$BUILD/bin/.face_detect_lite.tmp" "$BUILD/bin/face_detect_lite"
+echo "build_arm.sh: $BUILD/bin/face_detect_lite ($(stat -c %s "$BUILD/bin/face_detect_lite") bytes)"
