@@ -55,11 +55,11 @@ LIB="$OBJ/inference_lite_lib.armlinux.armv8/cxx"
 # would write next to a model (Lite's cmake reads them from LITE_OPTMODEL_DIR).
 TAILOR="$BUILD/tailoring"
 mkdir -p "$TAILOR"
-grep -v '^#' "$HERE/arm_kernels.txt" | awk 'NF == 3 {print $1 > "'"$TAILOR"'/.tailored_kernels_list";
-    print $2 > "'"$TAILOR"'/.tailored_kernels_source_list"}'
-grep -v '^#' "$HERE/arm_kernels.txt" | awk 'NF == 3 {split($1, k, ","); if (!(k[1] in seen)) {
-    seen[k[1]] = 1; print k[1] > "'"$TAILOR"'/.tailored_ops_list";
-    print $3 > "'"$TAILOR"'/.tailored_ops_source_list"}}'
+grep -v '^#' "$HERE/arm_kernels.txt" | awk -v d="$TAILOR" 'NF == 3 {
+    print $1 > (d "/.tailored_kernels_list"); print $2 > (d "/.tailored_kernels_source_list")}'
+grep -v '^#' "$HERE/arm_kernels.txt" | awk -v d="$TAILOR" 'NF == 3 {split($1, k, ",")
+    if (!(k[1] in seen)) {seen[k[1]] = 1; print k[1] > (d "/.tailored_ops_list")
+        print $3 > (d "/.tailored_ops_source_list")}}'
 
 CONFIG="tag=$TAG kernels=$(grep -v '^#' "$HERE/arm_kernels.txt" | md5sum | cut -c1-32)"
 STAMP="$OBJ/.paddleface_stamp"
