@@ -78,10 +78,12 @@ def write_ppm(photos: Sequence[Path], out_dir: Path) -> Dict[Path, Path]:
 
 
 def run_arm(command: List[str], export_dir: Path, nb: str, ppms: Sequence[Path], json_out: Path,
-            threads: int = 2) -> Dict[str, List[dict]]:
-    """Faces per PPM path from the ARM binary (raises RuntimeError with its error output)."""
+            threads: int = 2, clip: bool = True) -> Dict[str, List[dict]]:
+    """Faces per PPM path from the ARM binary (raises RuntimeError with its error output);
+    ``clip=False``: boxes as decoded, for the evaluation protocols."""
     cmd = command + [str(export_dir), *map(str, ppms), "--model", nb,
-                           "--json", str(json_out), "--threads", str(threads)]
+                     "--json", str(json_out), "--threads", str(threads)]
+    cmd += [] if clip else ["--no-clip"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         errors = [ln for ln in r.stderr.splitlines() if not ln.startswith("[I ")]
@@ -222,7 +224,7 @@ def arm_ap(command: List[str], model_id: str, export_dir: Path, nb: str, shared:
     photos = [shared / "widerface/val/images" / s for s in names]
     ppms = write_ppm(photos, work / "ppm-heldout")
     faces = run_arm(command, eval_dir, nb, [ppms[p] for p in photos],
-                    work / f"{model_id}-{nb}-ap.json")
+                    work / f"{model_id}-{nb}-ap.json", clip=False)
     pred = work / f"pred-{model_id}-{nb}"
     shutil.rmtree(pred, ignore_errors=True)
     for name, p in zip(names, photos):

@@ -1,7 +1,7 @@
 // Face detection with a Paddle Lite .nb model exported by `paddleface export ID --format lite`.
 //
 //   face_detect_lite MODEL_DIR IMAGE.ppm... [--model FILE.nb] [--json OUT.json] [--draw DIR]
-//                    [--threads N]
+//                    [--threads N] [--no-clip]
 //
 // MODEL_DIR holds deploy.json and the .nb files; --model picks one of them (default
 // model_arm.nb; a bare name is looked up in MODEL_DIR). Images are binary PPM/PGM files:
@@ -9,7 +9,9 @@
 // normalisation, anchors, thresholds, landmarks) comes from deploy.json; the pre- and
 // post-processing are face_detector.cc. Prints "IMAGE: N faces" per image like `paddleface
 // detect`; --json writes {"model_dir", "model", "images": {IMAGE: [{"box", "score",
-// "landmarks"}]}}; --draw writes IMAGE_NAME.ppm with the faces drawn.
+// "landmarks"}]}}; --draw writes IMAGE_NAME.ppm with the faces drawn. Boxes are clipped to
+// the image as `paddleface detect` clips them; --no-clip keeps the decoded values (WIDER
+// evaluation protocols).
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -37,11 +39,12 @@ struct Options {
   std::string model_dir, model = "model_arm.nb", json, draw;
   std::vector<std::string> images;
   int threads = 1;
+  bool clip = true;
 };
 
 const char kUsage[] =
     "usage: face_detect_lite MODEL_DIR IMAGE.ppm... [--model FILE.nb] [--json OUT.json] "
-    "[--draw DIR] [--threads N]";
+    "[--draw DIR] [--threads N] [--no-clip]";
 
 bool IsFile(const std::string& path) {
   struct stat st;
@@ -65,6 +68,7 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--json") o.json = value();
     else if (a == "--draw") o.draw = value();
     else if (a == "--threads") o.threads = std::atoi(value().c_str());
+    else if (a == "--no-clip") o.clip = false;
     else if (a == "-h" || a == "--help") throw std::invalid_argument("");
     else if (a.size() > 1 && a[0] == '-') throw std::runtime_error("unknown option " + a);
     else positional.push_back(a);
@@ -215,6 +219,7 @@ int Run(const Options& o) {
         outs[0]->data<float>(), outs[1]->data<float>(),
         cfg.landmarks ? outs[2]->data<float>() : nullptr, num_priors, priors, cfg.anchors,
         cfg.detection, in);
+    if (o.clip) paddleface::ClipBoxes(&faces, image.width, image.height);
     std::cout << path << ": " << faces.size() << " faces\n";
     json << (done++ ? ",\n " : "\n ") << JsonString(path) << ": " << FacesJson(faces);
     if (!o.draw.empty()) {

@@ -205,6 +205,14 @@ Pixels Placed(const Pixels& src, int w, int h, int left, int top, const float fi
 
 }  // namespace
 
+// preprocess.pad_short_side: pad the bottom / right edge with the mean colour so that neither
+// side scales to less than one pixel (pixel coordinates unchanged).
+Pixels PadShortSide(const Pixels& px, double ratio, const float fill[3]) {
+  const int need = static_cast<int>(std::ceil(1.0 / ratio));
+  if (std::min(px.width, px.height) >= need) return px;
+  return Placed(px, std::max(px.width, need), std::max(px.height, need), 0, 0, fill);
+}
+
 NetworkInput Prepare(const Preprocess& spec, const Image& image) {
   const int w = image.width, h = image.height;
   Pixels px;
@@ -226,11 +234,13 @@ NetworkInput Prepare(const Preprocess& spec, const Image& image) {
     }
   } else if (spec.resize == "letterbox") {  // preprocess.letterbox (YOLO's, auto padding)
     const int side = spec.width;
-    const double r = std::min(static_cast<double>(side) / h, static_cast<double>(side) / w);
-    const int nw = RoundHalfEven(w * r), nh = RoundHalfEven(h * r);
+    px = PadShortSide(px, static_cast<double>(side) / std::max(w, h), bgr_mean);
+    const int pw = px.width, ph = px.height;  // as padded
+    const double r = std::min(static_cast<double>(side) / ph, static_cast<double>(side) / pw);
+    const int nw = RoundHalfEven(pw * r), nh = RoundHalfEven(ph * r);
     const double dw = ((side - nw) % spec.stride) / 2.0, dh = ((side - nh) % spec.stride) / 2.0;
-    if (nw != w || nh != h)
-      px = Resized(px, nw, nh, static_cast<double>(nw) / w, static_cast<double>(nh) / h);
+    if (nw != pw || nh != ph)
+      px = Resized(px, nw, nh, static_cast<double>(nw) / pw, static_cast<double>(nh) / ph);
     top = RoundHalfEven(dh - 0.1);
     const int bottom = RoundHalfEven(dh + 0.1);
     left = RoundHalfEven(dw - 0.1);
@@ -245,7 +255,8 @@ NetworkInput Prepare(const Preprocess& spec, const Image& image) {
   } else {  // long_side: cv2.resize(fx=r, fy=r) sizes the output round(w * r) x round(h * r)
     if (spec.long_side > 0 && spec.long_side != std::max(w, h)) {
       const double r = static_cast<double>(spec.long_side) / std::max(w, h);
-      px = Resized(px, RoundHalfEven(w * r), RoundHalfEven(h * r), r, r);
+      px = PadShortSide(px, r, bgr_mean);
+      px = Resized(px, RoundHalfEven(px.width * r), RoundHalfEven(px.height * r), r, r);
       fx = fy = r;
     }
   }
@@ -381,6 +392,12 @@ std::vector<Face> Postprocess(const float* loc, const float* conf, const float* 
     faces.push_back(f);
   }
   return faces;
+}
+
+void ClipBoxes(std::vector<Face>* faces, int width, int height) {
+  for (Face& f : *faces)
+    for (int k = 0; k < 4; ++k)
+      f.box[k] = std::min(static_cast<float>(k % 2 ? height : width), std::max(0.f, f.box[k]));
 }
 
 void DrawFaces(Image* image, const std::vector<Face>& faces) {

@@ -39,6 +39,10 @@ std::vector<Face> Postprocess(const float* loc, const float* conf, const float* 
                               const Anchors& anchors, const Detection& protocol,
                               const NetworkInput& input);
 
+// Boxes clipped to [0, width] x [0, height] (what `paddleface detect` reports; evaluation
+// protocols keep the decoded values).
+void ClipBoxes(std::vector<Face>* faces, int width, int height);
+
 // Boxes and landmark dots drawn into the image.
 void DrawFaces(Image* image, const std::vector<Face>& faces);
 
