@@ -1,19 +1,27 @@
-"""Latency table: paddle dygraph, Paddle Inference (oneDNN off / on), Paddle Lite x86, ONNX
-Runtime and OpenCV DNN (both on our ONNX export), network alone and end to end.
+"""Latency of one graph on every CPU engine, as ratios to the default (engine="auto") one.
 
-    python bench/latency.py [--models ulfd-slim-320 ulfd-rfb-320 rfb-lm] [--runs 100]
-        [--threads 1 2] [--backends ...]
+    python bench/latency.py [--models ulfd-rfb-320 ulfd-slim-320 rfb-lm] [--threads 1 2]
+        [--engines ...] [--runs 300] [--rounds 3]
 
-rfb-lm runs at 640x480. Each (model, backend, threads) is measured in its own process:
-median of --runs runs after 10 warm-up runs; this is repeated --repeats times, interleaved
-over the backends, and the fastest repeat is kept (run-to-run variation on a shared 2-core VM
-is +-30%). "e2e" is the whole detection of a decoded photo
-(preprocessing, network, decoding, NMS) with paddleface's numpy pre/post-processing, the same
-for every backend. Lite's Python API sets no thread count (its x86 kernels choose).
+Every engine runs the same network: Paddle Inference (oneDNN on and off) its static graph,
+ONNX Runtime and OpenCV DNN our paddle2onnx export, ncnn that export converted by pnnx, MNN
+that export converted by MNNConvert, Paddle Lite x86 the .nb of the same weights, dygraph the
+network itself. rfb-lm runs at 640x480, the ULFD models at their size; the input is crowd.jpg.
+The engines besides Paddle and ONNX Runtime are benchmark extras: bench/requirements.txt.
+
+Each (model, engine, threads) runs in its own process: the median of --runs runs after 20
+warm-up runs. The engines run in interleaved rounds (the order rotating each round), so a
+load change on a shared machine hits every engine alike; the table keeps each engine's
+fastest round and the median over rounds of its ratio to the default engine in the same
+round. "e2e" is the whole detection of the decoded photo with paddleface's numpy pre- and
+post-processing (the same for every engine); "diff" is the largest absolute output
+difference from the dygraph network. Lite's Python API sets no thread count (its x86
+kernels choose), so Lite is listed once, under the first thread count.
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,49 +31,51 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BACKENDS = ["dygraph", "inference", "inference-onednn", "lite-x86", "onnxruntime", "opencv-dnn"]
+ENGINES = ["onnxruntime", "ncnn", "mnn", "opencv-dnn", "inference-onednn", "inference",
+           "lite-x86", "dygraph"]
 SIZES = {"rfb-lm": (640, 480)}
+# the bench's name for each FaceDetector engine
+DETECTOR_ENGINE = {"onnxruntime": "onnxruntime", "inference": "inference-onednn",
+                   "dygraph": "dygraph"}
+
+
+def model_size(model):
+    """(width, height) the model runs at here: its own size, 640x480 for the any-size ones."""
+    from paddleface.registry import get_record
+    pre = get_record(model).preprocess
+    return SIZES.get(model) or (pre.size if pre.resize != "long_side" else (640, 480))
 
 
 def bench_preprocess(rec, size):
-    """The record's preprocessing with a fixed (width, height) resize: every backend runs the
+    """The record's preprocessing with a fixed (width, height) resize: every engine runs the
     exported graph's input shape."""
     from dataclasses import replace
     return replace(rec.preprocess, resize="fixed", size=size)
 
 
-def worker(backend, model, threads, export_dir, runs, image):
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    from paddleface.image_io import read_image
-    from paddleface.postprocess import postprocess
-    from paddleface.preprocess import prepare
-    from paddleface.registry import get_record
-    rec = get_record(model)
-    size = SIZES.get(model, rec.preprocess.size)
-    d = Path(export_dir)
-    if backend == "dygraph":
+def load_engine(engine, model, threads, d: Path):
+    """A function (1, 3, H, W) float32 -> list of outputs, each (1, P, k)."""
+    import numpy as np
+    if engine == "dygraph":
         import paddle
         paddle.set_device("cpu")
         from paddleface.detector import load_network
         from paddleface.engine import DygraphEngine
-        net, _ = load_network(rec)
-        eng = DygraphEngine(net)
-        run = lambda x: eng(x)  # noqa: E731
-    elif backend.startswith("inference"):
+        from paddleface.registry import get_record
+        eng = DygraphEngine(load_network(get_record(model))[0])
+        return lambda x: [o for o in eng(x) if o is not None]
+    if engine.startswith("inference"):
         from paddleface.engine import InferenceEngine
+        from paddleface.registry import get_record
         eng = InferenceEngine(d / "inference" / "model", "cpu", threads,
-                              onednn=backend.endswith("onednn"),
-                              skip_passes=rec.onednn_skip_passes)
-        run = lambda x: eng(x)  # noqa: E731
-    elif backend == "onnxruntime":
-        import onnxruntime as ort
-        o = ort.SessionOptions()
-        o.intra_op_num_threads = threads
-        o.inter_op_num_threads = 1
-        sess = ort.InferenceSession(str(d / "onnx" / "model.onnx"), o, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        run = lambda x: sess.run(None, {name: x}) + [None]  # noqa: E731
-    elif backend == "opencv-dnn":
+                              onednn=engine.endswith("onednn"),
+                              skip_passes=get_record(model).onednn_skip_passes)
+        return lambda x: [o for o in eng(x) if o is not None]
+    if engine == "onnxruntime":
+        from paddleface.engine import OnnxRuntimeEngine
+        eng = OnnxRuntimeEngine(d / "onnx" / "model.onnx", threads)
+        return lambda x: [o for o in eng(x) if o is not None]
+    if engine == "opencv-dnn":
         import cv2
         cv2.setNumThreads(threads)
         net = cv2.dnn.readNetFromONNX(str(d / "onnx" / "model.onnx"))
@@ -73,139 +83,236 @@ def worker(backend, model, threads, export_dir, runs, image):
 
         def run(x):
             net.setInput(x)
-            outs = net.forward(names)
-            return list(outs) + [None]
-    else:
-        raise SystemExit(f"unknown backend {backend}")
-    img = read_image(image)
-    pre = bench_preprocess(rec, size)
-    x = prepare(pre, img).tensor[None]
-    run(x)
-    # ONNX output order follows the graph; pick loc (last dim 4) and conf (last dim 2)
-    def split(outs):
-        outs = [o for o in outs if o is not None]
-        loc = next(o for o in outs if o.shape[-1] == 4)
-        conf = next(o for o in outs if o.shape[-1] == 2)
-        lm = next((o for o in outs if o.shape[-1] == 10), None)
-        return loc, conf, lm
+            return list(net.forward(names))
+        return run
+    if engine == "ncnn":
+        import ncnn
+        net = ncnn.Net()
+        net.opt.num_threads = threads
+        net.opt.use_vulkan_compute = False
+        net.load_param(str(d / "ncnn" / "model.ncnn.param"))
+        net.load_model(str(d / "ncnn" / "model.ncnn.bin"))
+        n_out = sum(1 for line in (d / "ncnn" / "model.ncnn.param").read_text().split()
+                    if line.startswith("out") and line[3:].isdigit())
 
-    def detect():
-        p = prepare(pre, img)
-        loc, conf, lm = split(run(p.tensor[None]))
-        h, w = p.tensor.shape[1:]
-        return postprocess(loc[0], conf[0], None if lm is None else lm[0], rec.priors(h, w),
-                           rec.priors.variances, rec.detection, p.to_pixels)
+        def run(x):
+            ex = net.create_extractor()
+            ex.input("in0", ncnn.Mat(x[0]))
+            return [np.array(ex.extract(f"out{i}")[1])[None] for i in range(n_out)]
+        return run
+    if engine == "mnn":
+        import MNN.expr as F
+        import MNN.nn as nn
+        from paddleface.onnx_export import INPUT_NAME, output_names
+        from paddleface.registry import get_record
+        names = list(output_names(get_record(model)))
+        rt = nn.create_runtime_manager(({"numThread": threads, "precision": "high",
+                                         "backend": 0},))
+        net = nn.load_module_from_file(str(d / "mnn" / "model.mnn"), [INPUT_NAME], names,
+                                       runtime_manager=rt)
 
-    def median(fn):
-        for _ in range(10):
-            fn()
-        t = []
-        for _ in range(runs):
-            s = time.perf_counter()
-            fn()
-            t.append((time.perf_counter() - s) * 1000)
-        return statistics.median(t)
-    net_ms = median(lambda: run(x))
-    e2e_ms = median(detect)
-    print(json.dumps({"net": net_ms, "e2e": e2e_ms, "faces": len(detect()[1])}))
+        def run(x):
+            outs = net.forward([F.const(x, list(x.shape), F.NCHW)])
+            return [np.array(o.read()) for o in outs]
+        return run
+    raise SystemExit(f"unknown engine {engine}")
 
 
-def lite_worker(model, export_dir, runs, image):
-    """Lite runs in the 3.10 toolchain: the network through lite_tool.py, the rest here."""
-    from paddleface.export import run_lite
+def split_outputs(outs):
+    """(loc, conf, landms or None) from outputs in any order: by their last dimension."""
+    loc = next(o for o in outs if o.shape[-1] == 4)
+    conf = next(o for o in outs if o.shape[-1] == 2)
+    return loc, conf, next((o for o in outs if o.shape[-1] == 10), None)
+
+
+def median_ms(fn, runs, warmup=20):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def worker(engine, model, threads, d: Path, runs, image):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import cv2
+    import numpy as np
     from paddleface.image_io import read_image
     from paddleface.postprocess import postprocess
     from paddleface.preprocess import prepare
     from paddleface.registry import get_record
+    cv2.setNumThreads(1 if engine != "opencv-dnn" else threads)
     rec = get_record(model)
-    size = SIZES.get(model, rec.preprocess.size)
+    pre = bench_preprocess(rec, model_size(model))
     img = read_image(image)
-    pre = bench_preprocess(rec, size)
+    ref = np.load(d / "reference.npz")
+    if engine == "lite-x86":
+        return lite_worker(rec, pre, img, d, runs, ref)
+    run = load_engine(engine, model, threads, d)
+    x = prepare(pre, img).tensor[None]
+    diff = max(float(np.abs(a - ref[k]).max())
+               for k, a in zip(("loc", "conf", "landms"), split_outputs(run(x))) if a is not None)
+
+    def detect():
+        p = prepare(pre, img)
+        loc, conf, lm = split_outputs(run(p.tensor[None]))
+        h, w = p.tensor.shape[1:]
+        return postprocess(loc[0], conf[0], None if lm is None else lm[0], rec.priors(h, w),
+                           rec.priors.variances, rec.detection, p.to_pixels)
+    net_ms = median_ms(lambda: run(x), runs)
+    e2e_ms = median_ms(detect, max(20, runs // 3))
+    print(json.dumps({"net": net_ms, "e2e": e2e_ms, "diff": diff, "faces": len(detect()[1])}))
+
+
+def lite_worker(rec, pre, img, d: Path, runs, ref):
+    """Lite runs in the 3.10 toolchain (the network through lite_tool.py), the rest here."""
+    import numpy as np
+    from paddleface.export import run_lite
+    from paddleface.postprocess import postprocess
+    from paddleface.preprocess import prepare
     p = prepare(pre, img)
-    outs, net_ms = run_lite(Path(export_dir) / "lite" / "model_x86.nb", p.tensor[None],
+    outs, net_ms = run_lite(d / "lite" / "model_x86.nb", p.tensor[None],
                             3 if rec.landmarks else 2, repeat=runs)
-    t = []
-    for _ in range(runs):
-        s = time.perf_counter()
+    diff = max(float(np.abs(a - ref[k]).max()) for k, a in zip(("loc", "conf", "landms"), outs))
+    h, w = p.tensor.shape[1:]
+
+    def pipeline():
         q = prepare(pre, img)
-        h, w = q.tensor.shape[1:]
         postprocess(outs[0][0], outs[1][0], outs[2][0] if len(outs) > 2 else None,
                     rec.priors(h, w), rec.priors.variances, rec.detection, q.to_pixels)
-        t.append((time.perf_counter() - s) * 1000)
-    print(json.dumps({"net": net_ms, "e2e": net_ms + statistics.median(t)}))
+    print(json.dumps({"net": net_ms, "e2e": net_ms + median_ms(pipeline, runs), "diff": diff}))
 
 
-def export_all(model, d: Path):
+def convert(model, d: Path, engines, image):
+    """Every file the engines read, under ``d``; returns {engine: why it cannot run}."""
+    import numpy as np
+    import paddle
+
+    from paddleface.detector import load_network
     from paddleface.export import export_model
+    from paddleface.image_io import read_image
+    from paddleface.preprocess import prepare
     from paddleface.registry import get_record
     rec = get_record(model)
-    size = SIZES.get(model)
-    sizes = {}
-    for fmt in ("inference", "onnx", "lite"):
+    w, h = size = model_size(model)
+    unavailable = {}
+    net, _ = load_network(rec)
+    x = prepare(bench_preprocess(rec, size), read_image(image)).tensor[None]
+    with paddle.no_grad():
+        ref = [t.numpy() for t in net(paddle.to_tensor(x)) if t is not None]
+    np.savez(d / "reference.npz", **dict(zip(("loc", "conf", "landms"), ref)))
+    formats = {"inference": "inference", "inference-onednn": "inference", "onnxruntime": "onnx",
+               "opencv-dnn": "onnx", "ncnn": "onnx", "mnn": "onnx", "lite-x86": "lite"}
+    for fmt in dict.fromkeys(formats[e] for e in engines if e in formats):
         try:
-            export_model(rec, fmt, d / fmt, input_size=size)
-        except Exception as e:  # a missing toolchain leaves that column empty
-            print(f"# {model}: {fmt} export failed: {e}", file=sys.stderr)
+            export_model(rec, fmt, d / fmt, input_size=size, check_image=image)
+        except Exception as e:  # a missing toolchain leaves that engine out
+            unavailable.update({e_: f"{fmt} export failed: {e}" for e_ in engines
+                                if formats.get(e_) == fmt})
+    onnx = d / "onnx" / "model.onnx"
+    # fp16=0: pnnx stores ncnn weights as fp16 unless told, which is not the same graph
+    tools = {"ncnn": ("pnnx", lambda exe: [exe, str(d / "ncnn" / "model.onnx"),
+                                           f"inputshape=[1,3,{h},{w}]", "fp16=0"]),
+             "mnn": ("mnnconvert", lambda exe: [exe, "-f", "ONNX", "--modelFile", str(onnx),
+                                                "--MNNModel", str(d / "mnn" / "model.mnn"),
+                                                "--bizCode", "paddleface"])}
+    for engine, (tool, cmd) in tools.items():
+        if engine not in engines or engine in unavailable:
             continue
-        files = {"inference": ["model.json", "model.pdiparams"], "onnx": ["model.onnx"],
-                 "lite": ["model_x86.nb"]}[fmt]
-        sizes[fmt] = sum((d / fmt / f).stat().st_size for f in files if (d / fmt / f).exists())
-    return sizes
+        exe = shutil.which(tool) or str(Path(sys.executable).parent / tool)
+        if not Path(exe).is_file():
+            unavailable[engine] = f"{tool} not found (pip install -r bench/requirements.txt)"
+            continue
+        (d / engine).mkdir()
+        if engine == "ncnn":  # pnnx writes beside its input (and turns '-' in names into '_')
+            shutil.copy(onnx, d / "ncnn" / "model.onnx")
+        r = subprocess.run(cmd(exe), capture_output=True, text=True, cwd=d / engine)
+        if r.returncode != 0:
+            unavailable[engine] = f"{tool} failed: {(r.stderr or r.stdout).strip()[-300:]}"
+    return unavailable
+
+
+def file_kb(d: Path, engine):
+    files = {"inference": ["inference/model.json", "inference/model.pdiparams"],
+             "onnxruntime": ["onnx/model.onnx"], "ncnn": ["ncnn/model.ncnn.param",
+                                                         "ncnn/model.ncnn.bin"],
+             "mnn": ["mnn/model.mnn"], "lite-x86": ["lite/model_x86.nb"]}
+    files["inference-onednn"] = files["inference"]
+    files["opencv-dnn"] = files["onnxruntime"]
+    paths = [d / f for f in files.get(engine, [])]
+    return f"{sum(p.stat().st_size for p in paths) / 1024:.0f}" if paths and all(
+        p.is_file() for p in paths) else "-"
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["ulfd-slim-320", "ulfd-rfb-320", "rfb-lm"])
-    ap.add_argument("--backends", nargs="+", default=BACKENDS)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["ulfd-rfb-320", "ulfd-slim-320", "rfb-lm"])
+    ap.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES)
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    ap.add_argument("--runs", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--image", default=None)
-    ap.add_argument("--worker", nargs=4, metavar=("BACKEND", "MODEL", "THREADS", "DIR"))
+    ap.add_argument("--worker", nargs=4, metavar=("ENGINE", "MODEL", "THREADS", "DIR"))
     args = ap.parse_args()
     shared = Path(os.environ.get("PADDLEFACE_SHARED", ROOT.parent / "shared"))
     image = args.image or str(shared / "images" / "crowd.jpg")
     if args.worker:
-        b, m, t, d = args.worker
-        if b == "lite-x86":
-            return lite_worker(m, d, args.runs, image)
-        return worker(b, m, int(t), d, args.runs, image)
-    print(f"{'model':14} {'backend':18} {'thr':>3} {'net ms':>8} {'e2e ms':>8} {'file KB':>8}")
-    ratios = []
+        e, m, t, d = args.worker
+        return worker(e, m, int(t), Path(d), args.runs, image)
+    from paddleface.engine import choose_engine
+    from paddleface.registry import get_record
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'model':16} {'engine':17} {'thr':>3} {'net ms':>7} {'e2e ms':>7} {'/default':>8} "
+          f"{'diff':>8} {'file KB':>7}")
     for model in args.models:
+        default = DETECTOR_ENGINE[choose_engine(get_record(model), "cpu")[0]]
+        engines = list(dict.fromkeys([default] + args.engines))
         with tempfile.TemporaryDirectory() as tmp:
-            sizes = export_all(model, Path(tmp))
+            d = Path(tmp)
+            unavailable = convert(model, d, engines, image)
             for threads in args.threads:
-                backends = [b for b in args.backends
-                            if b != "lite-x86" or threads == args.threads[0]]
-                best, failed = {}, {}
-                for _ in range(args.repeats):
-                    for b in backends:
+                todo = [e for e in engines if e not in unavailable
+                        and (e != "lite-x86" or threads == args.threads[0])]
+                results = {e: [] for e in todo}
+                failed = dict(unavailable)
+                for rnd in range(args.rounds):
+                    order = todo[rnd % len(todo):] + todo[:rnd % len(todo)]
+                    for e in order:
                         r = subprocess.run([sys.executable, __file__, "--runs", str(args.runs),
-                                            "--image", image, "--worker", b, model, str(threads),
-                                            tmp], capture_output=True, text=True)
+                                            "--image", image, "--worker", e, model,
+                                            str(threads), tmp], capture_output=True, text=True)
                         if r.returncode != 0:
-                            failed[b] = r.stderr.strip()[-200:]
+                            failed[e] = r.stderr.strip()[-300:]
+                            results[e].append(None)
                             continue
-                        res = json.loads(r.stdout.strip().splitlines()[-1])
-                        old = best.get(b, {"net": float("inf"), "e2e": float("inf")})
-                        best[b] = {k: min(old[k], res[k]) for k in ("net", "e2e")}
-                for b in backends:
-                    thr = "-" if b == "lite-x86" else str(threads)
-                    if b not in best:
-                        print(f"{model:14} {b:18} {thr:>3}   failed: {failed.get(b)}")
+                        results[e].append(json.loads(r.stdout.strip().splitlines()[-1]))
+                size = model_size(model)
+                label = model if get_record(model).preprocess.resize == "fixed" \
+                    else f"{model}@{size[0]}x{size[1]}"
+                base = results.get(default, [])
+                for e in engines:
+                    thr = "-" if e == "lite-x86" else str(threads)
+                    runs = [r for r in results.get(e, []) if r]
+                    if not runs:
+                        if e != "lite-x86" or threads == args.threads[0]:
+                            print(f"{label:16} {e:17} {thr:>3}   not run: {failed.get(e)}")
                         continue
-                    fmt = {"dygraph": None, "inference": "inference", "inference-onednn": "inference",
-                           "lite-x86": "lite", "onnxruntime": "onnx", "opencv-dnn": "onnx"}[b]
-                    kb = f"{sizes[fmt] / 1024:.0f}" if fmt in sizes else "-"
-                    print(f"{model:14} {b:18} {thr:>3} {best[b]['net']:8.2f} {best[b]['e2e']:8.2f} "
-                          f"{kb:>8}", flush=True)
-                if "inference-onednn" in best and "onnxruntime" in best:
-                    ratios.append((model, threads,
-                                   best["inference-onednn"]["net"] / best["onnxruntime"]["net"]))
-    for model, threads, ratio in ratios:
-        print(f"Paddle Inference (oneDNN) / ONNX Runtime, {model}, {threads} thread(s): "
-              f"{ratio:.2f}x (goal 1.2x)")
+                    ratios = [r["net"] / b["net"] for r, b in zip(results[e], base) if r and b]
+                    ratio = f"{statistics.median(ratios):.2f}x" if ratios else "-"
+                    print(f"{label:16} {e:17} {thr:>3} {min(r['net'] for r in runs):7.2f} "
+                          f"{min(r['e2e'] for r in runs):7.2f} {ratio:>8} "
+                          f"{runs[0]['diff']:8.1e} {file_kb(d, e):>7}", flush=True)
+                ranked = sorted((statistics.median(
+                    [r["net"] / b["net"] for r, b in zip(results[e], base) if r and b] or
+                    [float("inf")]), e) for e in results)
+                print(f"# {label}, {threads} thread(s): fastest {ranked[0][1]}; the default "
+                      f"({default}) is {'the fastest' if ranked[0][1] == default else 'not the fastest'}")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,22 @@ def parse_count(text: str) -> int:
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """--engine and --threads (detect, eval)."""
+    from .engine import ENGINES
+    p.add_argument("--engine", default="auto", choices=ENGINES,
+                   help="auto (default: the fastest installed engine for the model and device, "
+                        "see `paddleface models`), onnxruntime, inference or dygraph")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+
+
+def describe_engine(det) -> str:
+    """One line: the engine a detector runs, why, and its threads."""
+    threads = getattr(det.engine, "threads", None)
+    return (f"{det.record.id}: engine {det.engine.name}"
+            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else "")
+            + f": {det.engine_reason}")
+
 
 def cmd_detect(args) -> int:
     from .detector import FaceDetector
@@ -76,7 +92,10 @@ def cmd_detect(args) -> int:
     det = FaceDetector(record, weights=args.weights, device=args.device,
                        score_threshold=args.threshold, nms_iou=args.nms_iou, top_k=args.top_k,
                        keep_top_k=args.keep_top_k, input_size=args.input_size,
-                       long_side=args.long_side, max_input_pixels=args.max_pixels)
+                       long_side=args.long_side, max_input_pixels=args.max_pixels,
+                       engine=args.engine, threads=args.threads)
+    if args.verbose:
+        print(describe_engine(det), file=sys.stderr)
     return detect_inputs(det.detect, args.paths, args.out, args.json, detection_settings(det),
                          save_crops=args.save_crops)
 
@@ -221,9 +240,13 @@ def _detect_video(detect, path, drawn: Optional[Path]) -> dict:
 
 # ---------------------------------------------------------------------------- models
 def cmd_models(args) -> int:
+    from .engine import choose_engine
     from .weights import weights_available
-    rows = [("id", "params", "GMACs", "input", "landmarks", "weights", "licence")]
+    rows = [("id", "params", "GMACs", "input", "landmarks", "weights", "licence", "CPU engine")]
+    reasons = {}
     for r in REGISTRY.values():
+        engine, why = choose_engine(r, "cpu")
+        reasons.setdefault((engine, why), []).append(r.id)
         p = r.preprocess
         inp = (f"long side {p.long_side}" if p.resize == "long_side" else
                f"{p.resize} {p.size[0]}x{p.size[1]}" if p.resize != "fixed" else f"{p.size[0]}x{p.size[1]}")
@@ -231,10 +254,14 @@ def cmd_models(args) -> int:
                      f"{r.flops / 1e9:.3f}@{r.flops_input[0]}x{r.flops_input[1]}", inp,
                      "yes" if r.landmarks else "no",
                      {"none": "not published"}.get(weights_available(r), weights_available(r) or "download"),
-                     r.checkpoint.license if r.checkpoint else "-"))
+                     r.checkpoint.license if r.checkpoint else "-", engine))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    # the engine="auto" choice on CPU: one line per distinct reason (GPU: Paddle Inference)
+    for (engine, why), ids in reasons.items():
+        which = "every id" if len(ids) == len(REGISTRY) else ", ".join(ids)
+        print(f"engine=auto on CPU runs {engine} for {which}: {why}; on GPU it runs inference")
     return 0
 
 
@@ -305,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-crops", metavar="DIR",
                    help="write aligned 112x112 face crops (5-landmark similarity transform, "
                         "the ArcFace template) of every image into DIR; landmark models only")
+    add_engine_args(p)
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="say which engine runs the model and why")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("models", help="list the model registry")
@@ -329,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--input-size", type=parse_size, default=None,
                    help="WxH (default: the model's size; the any-size models: dynamic for "
-                        "inference, 640x480 for lite and onnx)")
+                        "inference and onnx, 640x480 for lite)")
     p.add_argument("--weights", help="a .pdparams or .pth file (default: resolved)")
     p.add_argument("--check-image", help="photo for the on-the-spot check (default: a built-in "
                    "synthetic picture)")

@@ -70,19 +70,32 @@ def load_network(record: ModelRecord, weights: Optional[str] = None, allow_downl
 
 def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str,
                 input_size=None, threads=None):
-    """``engine``: "dygraph", "inference" or "auto" (Paddle Inference, with oneDNN where the
-    record allows it, when weights come from a file; dygraph otherwise)."""
-    from .engine import DygraphEngine, InferenceEngine, cached_static_model
+    """(the engine running ``net``, why it was chosen). ``engine``: one of :data:`ENGINES`."""
+    from .engine import (ENGINES, DygraphEngine, InferenceEngine, OnnxRuntimeEngine,
+                         cached_onnx_model, cached_static_model, choose_engine, missing_packages)
+    if engine not in ENGINES:
+        raise PaddleFaceError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    why = f"engine={engine!r} was asked for"
     if engine == "auto":
-        engine = "inference" if weights_path is not None else "dygraph"
+        engine, why = choose_engine(record, device, weights_path is not None)
+    elif engine != "dygraph" and weights_path is None:
+        raise PaddleFaceError(f"engine {engine!r} exports the network from its weights file; "
+                              "a network given in memory runs with engine='dygraph'")
     if engine == "dygraph":
-        return DygraphEngine(net)
-    if engine != "inference":
-        raise PaddleFaceError(f"engine must be auto, dygraph or inference, not {engine!r}")
+        return DygraphEngine(net), why
+    if engine == "onnxruntime":
+        if device.startswith("gpu"):
+            raise PaddleFaceError("engine 'onnxruntime' runs on CPU only; use device='cpu'")
+        missing = missing_packages(engine)
+        if missing:
+            raise PaddleFaceError(f"engine 'onnxruntime' needs {', '.join(missing)}: "
+                                  f"pip install {' '.join(missing)}")
+        return OnnxRuntimeEngine(cached_onnx_model(net, record, weights_path, input_size),
+                                 threads), why
     prefix = cached_static_model(net, record, weights_path, input_size)
     try:
         return InferenceEngine(prefix, device=device, threads=threads,
-                               skip_passes=record.onednn_skip_passes)
+                               skip_passes=record.onednn_skip_passes), why
     except Exception as e:
         if device.startswith("gpu"):  # more likely the GPU set-up than the cached files
             raise
@@ -111,12 +124,19 @@ class FaceDetector:
             ``MAX_INPUT_PIXELS``, about 4 GB of memory; ``$PADDLEFACE_MAX_PIXELS`` overrides).
         protocol: a whole :class:`DetectionProtocol` (evaluation uses the record's eval one).
         network: an already loaded network (e.g. from training) instead of weights.
-        engine: "auto" (Paddle Inference for weights from a file), "dygraph" or "inference".
-        threads: CPU threads of the inference engine (default: all cores).
+        engine: "auto" (:func:`choose_engine`: on CPU ONNX Runtime if installed, else Paddle
+            Inference with oneDNN; on GPU Paddle Inference), "onnxruntime", "inference" or
+            "dygraph". ``engine_reason`` says why auto chose what it did.
+        threads: CPU threads of the engine (default: all cores).
         preprocess: a :class:`Preprocess` other than the record's (evaluation uses it).
 
     Boxes are clipped to the image; :meth:`detect_raw` gives them unclipped (evaluation
     protocols write the raw values).
+
+        opencv_threads: OpenCV's thread count for the whole process (``cv2.setNumThreads``),
+            1 by default: resizing one frame is too small a job to split, and OpenCV's pool
+            waking up beside the engine's threads cost ~0.2 ms per detect() here (ulfd-rfb-320
+            on a 1600x898 photo). None leaves OpenCV as it is.
     """
 
     def __init__(self, model: Union[str, ModelRecord] = "rfb-lm", weights: Optional[str] = None,
@@ -125,11 +145,14 @@ class FaceDetector:
                  long_side: Optional[int] = -1, protocol: Optional[DetectionProtocol] = None,
                  network=None, engine: str = "auto", threads: Optional[int] = None,
                  preprocess=None, top_k: Optional[int] = None, keep_top_k: Optional[int] = None,
-                 max_input_pixels: Optional[int] = None):
+                 max_input_pixels: Optional[int] = None, opencv_threads: Optional[int] = 1):
         self.record = get_record(model) if isinstance(model, str) else model
         check_settings(self.record, score_threshold, nms_iou, top_k, keep_top_k, input_size,
                        long_side, preprocess)
         device = set_device(device)
+        if opencv_threads is not None:
+            import cv2
+            cv2.setNumThreads(opencv_threads)
         if network is not None:
             self.net, weights_path = network, None
         else:
@@ -137,8 +160,9 @@ class FaceDetector:
         self.weights_path = weights_path  # the .pdparams file loaded (None: a given network)
         self.net.eval()
         fixed = self.record.preprocess.resize == "fixed"
-        self.engine = make_engine(self.record, self.net, weights_path, engine, device,
-                                  tuple(input_size) if (input_size and fixed) else None, threads)
+        self.engine, self.engine_reason = make_engine(
+            self.record, self.net, weights_path, engine, device,
+            tuple(input_size) if (input_size and fixed) else None, threads)
         proto = protocol or self.record.detection
         if score_threshold is not None:
             proto = replace(proto, final_threshold=score_threshold,

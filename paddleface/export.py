@@ -1,7 +1,7 @@
 """Exporting a registry model for deployment, each export checked on the spot.
 
 Formats: ``inference`` (a static graph for paddle.inference), ``onnx`` (through paddle2onnx,
-checked with onnxruntime) and ``lite`` (Paddle Lite .nb files made by the Python 3.10 /
+checked with onnxruntime; dynamic batch, and dynamic H and W unless fixed) and ``lite`` (Paddle Lite .nb files made by the Python 3.10 /
 paddle 2.6.2 toolchain of deploy/lite/setup.sh). Every export directory holds
 ``deploy.json`` (model id, input shape, preprocessing, anchors, thresholds) and the maximum
 absolute difference of its outputs from the dygraph model on a built-in synthetic picture
@@ -23,6 +23,7 @@ from .detector import load_network
 from .engine import InferenceEngine, deploy_info, input_spec_shape, save_static
 from .errors import PaddleFaceError
 from .image_io import IMAGE_SUFFIXES, read_image
+from .onnx_export import export_onnx, output_names
 from .preprocess import normalize
 from .registry import ModelRecord
 
@@ -110,8 +111,7 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
                 [o for o in eng(x) if o is not None], ref)
         report["files"] = sorted(p.name for p in out.iterdir())
     elif fmt == "onnx":
-        report.update(_export_onnx(net, record, out, size, x, ref))
-        shape = [1, 3, size[1], size[0]]
+        report.update(_export_onnx(net, record, out, input_size, x, ref))
     elif fmt == "lite":
         report.update(_export_lite(record, wpath, out, size, x, ref, int8, calib))
         shape = [1, 3, size[1], size[0]]
@@ -128,51 +128,20 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
     return info
 
 
-def _export_onnx(net, record, out: Path, size, x, ref) -> Dict:
+def _export_onnx(net, record, out: Path, input_size, x, ref) -> Dict:
     try:
-        import onnxruntime as ort
-        import paddle2onnx
+        import onnxruntime  # noqa: F401
     except ImportError as e:
-        raise PaddleFaceError(f"ONNX export needs paddle2onnx and onnxruntime ({e})") from None
-    with tempfile.TemporaryDirectory() as tmp:
-        prefix = save_static(net, record, Path(tmp), size)
-        graph = prefix.with_suffix(".json") if prefix.with_suffix(".json").is_file() \
-            else prefix.with_suffix(".pdmodel")
-        paddle2onnx.export(str(graph), str(prefix.with_suffix(".pdiparams")),
-                           str(out / "model.onnx"), opset_version=11)
-        if graph.suffix == ".json":
-            _repair_leaky_relu(graph, out / "model.onnx")
-    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
-    outs = sess.run(None, {sess.get_inputs()[0].name: x})
-    return {"max_abs_diff": _max_diff(outs, ref), "files": ["model.onnx"],
-            "onnx_bytes": (out / "model.onnx").stat().st_size}
-
-
-def _repair_leaky_relu(graph_json: Path, onnx_path: Path) -> None:
-    """Give the ONNX LeakyRelu nodes the slopes of the Paddle graph.
-
-    Paddle 3 stores ``negative_slope`` as a double; paddle2onnx 2.1 reads it as a float and
-    writes garbage alphas (2.5e-43, 0, NaN seen for retinaface-mnet's 0.1).
-    """
-    import re
-
-    import onnx
-    slopes = [float(v) for v in re.findall(
-        r'"#":"1\.leaky_relu_?","A":\[\{"AT":\{"#":"0\.a_f64","D":([^}]+)\},"N":"negative_slope"',
-        graph_json.read_text())]
-    model = onnx.load(str(onnx_path))
-    nodes = [n for n in model.graph.node if n.op_type == "LeakyRelu"]
-    if not nodes:
-        return
-    if len(set(slopes)) != 1 and len(slopes) != len(nodes):
-        raise PaddleFaceError(f"{onnx_path}: cannot match {len(nodes)} LeakyRelu nodes to the "
-                              f"graph's {len(slopes)} slopes")
-    alphas = slopes * len(nodes) if len(set(slopes)) == 1 else slopes
-    for node, alpha in zip(nodes, alphas):
-        for attr in node.attribute:
-            if attr.name == "alpha":
-                attr.f = alpha
-    onnx.save(model, str(onnx_path))
+        raise PaddleFaceError(f"ONNX export needs onnxruntime for its check ({e})") from None
+    from .engine import OnnxRuntimeEngine, check_batches, compare_with_dygraph
+    path = export_onnx(net, record, out / "model.onnx", input_size)
+    eng = OnnxRuntimeEngine(path)
+    # the photo, and the batch and size changes the graph allows
+    diffs = [_max_diff([o for o in eng(x) if o is not None], ref),
+             compare_with_dygraph(net, record, eng, check_batches(record, input_size))]
+    diff = float("nan") if np.isnan(diffs).any() else max(diffs)
+    return {"max_abs_diff": diff, "files": ["model.onnx"], "onnx_bytes": path.stat().st_size,
+            "outputs": list(output_names(record))}
 
 
 def run_lite(nb: Path, x: np.ndarray, outputs: int, repeat: int = 1) -> Tuple[List[np.ndarray], float]:

@@ -34,6 +34,31 @@ def pairwise_iou(boxes: np.ndarray, offset: float = 0.0, eps: float = 0.0) -> np
 MATRIX_NMS_MAX = 1024
 
 
+#: passes of :func:`greedy_from_matrix` before the per-box loop takes over
+MATRIX_NMS_PASSES = 8
+
+
+def greedy_from_matrix(suppress: np.ndarray, passes: int = MATRIX_NMS_PASSES):
+    """Greedy NMS of score-sorted boxes from their (N, N) "i would suppress j" matrix: the
+    (N,) mask of kept boxes, or None if it did not settle within ``passes``.
+
+    Box j is kept iff no kept box before it suppresses it. Each pass applies that rule to
+    every box at once from the previous pass's mask, which makes at least one more box (in
+    score order) final, and a mask that a pass leaves unchanged is the greedy result (the
+    rule determines it box by box). Suppression chains in detections are short, so two to
+    four matrix-vector products replace a Python loop over the kept boxes.
+    """
+    rank = np.arange(suppress.shape[0])
+    before = (suppress & (rank[:, None] < rank)).astype(np.float32)  # only better boxes count
+    kept = np.ones(rank.size, dtype=np.float32)  # 1.0 = kept
+    for _ in range(passes):
+        new = (kept @ before == 0).astype(np.float32)
+        if (new == kept).all():
+            return new.astype(bool)
+        kept = new
+    return None
+
+
 def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
              candidates: int = -1, keep: int = -1, offset: float = 0.0,
              eps: float = 0.0) -> np.ndarray:
@@ -50,8 +75,14 @@ def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     if order.size == 0:
         return order.astype(np.int64)
     b = boxes[order].astype(np.float32, copy=False)
-    suppress = (~(pairwise_iou(b, offset, eps) <= iou_threshold)
-                if order.size <= MATRIX_NMS_MAX else None)
+    if order.size <= MATRIX_NMS_MAX:
+        suppress = ~(pairwise_iou(b, offset, eps) <= iou_threshold)
+        kept_mask = greedy_from_matrix(suppress)
+        if kept_mask is not None:
+            kept_idx = np.flatnonzero(kept_mask)
+            return order[kept_idx[:keep] if keep > 0 else kept_idx]
+    else:
+        suppress = None
     kept = []
     remaining = np.arange(order.size)
     while remaining.size:

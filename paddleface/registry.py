@@ -151,6 +151,9 @@ class ModelRecord:
     # Paddle Inference oneDNN passes to skip for this graph (on top of engine.ONEDNN_BROKEN_PASSES):
     # Paddle 3.3.1's conv + LeakyReLU fusion crashes (SIGSEGV) on the RetinaFace graph.
     onednn_skip_passes: Tuple[str, ...] = ()
+    # CPU engines for engine="auto", fastest first as bench/latency.py measured them on this
+    # graph here; auto takes the first one installed ("inference": Paddle Inference + oneDNN).
+    cpu_engines: Tuple[str, ...] = ("onnxruntime", "inference")
 
     def build(self):
         """A freshly initialised network (train mode)."""

@@ -52,3 +52,23 @@ def test_nms_semantics():
     assert hard_nms(boxes, scores, 0.4, keep=1).tolist() == [3]
     assert hard_nms(boxes, scores, 0.99, candidates=2).tolist() == [3, 0]
     assert hard_nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).tolist() == []
+
+
+def test_matrix_nms_passes_equal_the_per_box_loop(monkeypatch):
+    import paddleface.nms as nms
+    rng = np.random.default_rng(0)
+    cases = []
+    for _ in range(300):
+        n = int(rng.integers(1, 200))
+        xy = rng.uniform(0, 100, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(1, 40, (n, 2))], 1).astype(np.float32)
+        scores = np.round(rng.uniform(size=n), 1).astype(np.float32)  # ties too
+        cases.append((boxes, scores, float(rng.choice([0.1, 0.3, 0.5])), int(rng.choice([-1, 5]))))
+    # a chain where each box suppresses only the next: longer than the passes allow
+    chain = np.array([[6 * i, 0, 6 * i + 10, 10] for i in range(30)], np.float32)
+    cases.append((chain, np.linspace(1, 0.1, 30).astype(np.float32), 0.2, -1))
+    fast = [hard_nms(b, s, t, keep=k, offset=1.0) for b, s, t, k in cases]
+    assert fast[-1].tolist() == list(range(0, 30, 2))
+    monkeypatch.setattr(nms, "greedy_from_matrix", lambda suppress: None)  # the loop only
+    for (b, s, t, k), kept in zip(cases, fast):
+        assert hard_nms(b, s, t, keep=k, offset=1.0).tolist() == kept.tolist()

@@ -11,7 +11,7 @@ from ..registry import REGISTRY, get_record
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
-    from ..cli import parse_long_side
+    from ..cli import add_engine_args, parse_long_side
     p.add_argument("id", choices=sorted(REGISTRY), metavar="ID", help="registry id")
     p.add_argument("--images", required=True, help="WIDER_val/images (event folders of .jpg)")
     p.add_argument("--gt", required=True,
@@ -30,6 +30,8 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redo", action="store_true",
                    help="delete predictions made by other weights, protocol, long side or engine "
                         "and predict again (without it such a folder is refused)")
+
+    add_engine_args(p)
 
 
 def run_eval(args) -> int:
@@ -51,15 +53,14 @@ def run_eval(args) -> int:
                else f"{record.preprocess.size[0]}x{record.preprocess.size[1]}")
     tag = record.id + (f"@{setting}" if record.preprocess.resize == "long_side" else "")
     images_dir = Path(args.images)
-    # the engine option arrives with the ONNX Runtime engine; any value it takes is keyed
-    engine = getattr(args, "engine", None) or "auto"
+    engine = args.engine
     if args.no_predict:
         pred_dir = Path(args.pred_dir) if args.pred_dir else default_pred_dir(
             tag, record, args.weights, engine)
         manifest = read_manifest(pred_dir) or {}
     else:
         det = eval_detector(record, long_side, weights=args.weights, device=args.device,
-                            engine=engine)
+                            engine=engine, threads=args.threads)
         manifest = prediction_manifest(det, setting, args.weights)
         pred_dir = Path(args.pred_dir) if args.pred_dir else default_pred_dir(
             tag, record, args.weights, det.engine.name, manifest["weights_sha256"])
