@@ -121,7 +121,7 @@ def test_settings_are_checked_and_recorded(shared, tmp_path, capsys):
     d = json.loads(js.read_text())
     assert {k: d[k] for k in ("model", "engine", "score_threshold", "nms_iou", "top_k",
                               "keep_top_k", "long_side")} == {
-        "model": "rfb-lm", "engine": "inference", "score_threshold": 0.5, "nms_iou": 0.3,
+        "model": "rfb-lm", "engine": "onnxruntime", "score_threshold": 0.5, "nms_iou": 0.3,
         "top_k": 100, "keep_top_k": 3, "long_side": 640}
     assert d["weights"].endswith(".pdparams")
     entry = d["images"][image]

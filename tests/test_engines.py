@@ -150,7 +150,7 @@ def test_eval_on_onnxruntime_gives_the_inference_ap(shared, tmp_path, model_id, 
         assert main(["eval", model_id, "--images", str(images), "--subset", "--engine", engine,
                      "--gt", str(shared / "widerface/ground_truth"), "--device", "cpu",
                      "--pred-dir", str(out / "pred")] + (["--long-side", str(side)] if side else [])) == 0
-        ap[engine] = json.loads((out / "summary.json").read_text())["ap"]
+        ap[engine] = json.loads((out / "pred" / "summary.json").read_text())["ap"]
     assert ap["inference"]["easy"] > 0.2
     for s in ("easy", "medium", "hard"):
         assert abs(ap["onnxruntime"][s] - ap["inference"][s]) <= 1e-3, (s, ap)
@@ -165,9 +165,10 @@ def test_deploy_infer_runs_the_onnx_export(shared, tmp_path):
                         str(out), str(shared / "images/crowd.jpg"), "--engine", "onnxruntime",
                         "--json", str(tmp_path / "d.json")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    faces = json.loads((tmp_path / "d.json").read_text())["images"][str(shared / "images/crowd.jpg")]
+    faces = json.loads((tmp_path / "d.json").read_text())["images"][str(shared / "images/crowd.jpg")]["faces"]
     ref = json.loads((shared / "reference/fd1mb/RBF_Final/detections.json").read_text())
     ref = np.array(ref["detections"]["crowd.jpg"])
+    ref[:, :4] = np.clip(ref[:, :4], 0, [1600, 898, 1600, 898])  # detect clips to the image
     ours = np.array([f["box"] for f in faces])
     assert ours.shape == ref[:, :4].shape
     assert np.abs(np.sort(ours, 0) - np.sort(ref[:, :4], 0)).max() <= 0.5

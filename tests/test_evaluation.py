@@ -141,7 +141,7 @@ def test_predictions_of_other_weights_are_refused_or_redone(shared, two_events, 
     pred = tmp_path / "pred"
     assert main(eval_args(shared, two_events, "ulfd-rfb-320", "--pred-dir", pred)) == 0
     first = json.loads((pred / "summary.json").read_text())
-    assert first["engine"] == "inference" and len(first["weights"]["sha256"]) == 64
+    assert first["engine"] == "onnxruntime" and len(first["weights"]["sha256"]) == 64
     assert first["protocol"]["box_format"] == "floor_ceil"
     other = shared / "weights/ulfd/version-RFB-640.pth"  # same architecture, other weights
     capsys.readouterr()

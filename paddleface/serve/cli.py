@@ -16,8 +16,8 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="processes, each with its own copy of the models")
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    p.add_argument("--engine", default="auto", help="FaceDetector's engine (auto, dygraph, "
-                                                    "inference, ...)")
+    p.add_argument("--engine", default="auto", help="FaceDetector's engine (auto, onnxruntime, "
+                                                    "inference, dygraph)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads per predictor (default: all cores; with several workers "
                         "use cores / workers)")
