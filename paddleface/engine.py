@@ -55,8 +55,8 @@ def choose_engine(record: ModelRecord, device: str = "cpu",
     for engine in record.cpu_engines:
         missing = missing_packages(engine)
         if not missing:
-            why = (f"{ENGINE_TITLES[engine]} is installed and ran this graph fastest on CPU "
-                   "(bench/latency.py)") if not skipped else \
+            why = (f"{ENGINE_TITLES[engine]} is installed and was the fastest CPU engine "
+                   "measured here (bench/latency.py)") if not skipped else \
                 f"the fastest installed on CPU; {'; '.join(skipped)}"
             return engine, why
         skipped.append(f"{ENGINE_TITLES[engine]} would be faster but {', '.join(missing)} "

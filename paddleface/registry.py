@@ -151,8 +151,9 @@ class ModelRecord:
     # Paddle Inference oneDNN passes to skip for this graph (on top of engine.ONEDNN_BROKEN_PASSES):
     # Paddle 3.3.1's conv + LeakyReLU fusion crashes (SIGSEGV) on the RetinaFace graph.
     onednn_skip_passes: Tuple[str, ...] = ()
-    # CPU engines for engine="auto", fastest first as bench/latency.py measured them on this
-    # graph here; auto takes the first one installed ("inference": Paddle Inference + oneDNN).
+    # CPU engines for engine="auto", fastest first as bench/latency.py measured them here
+    # (ulfd-rfb-320, ulfd-slim-320, rfb-lm; the other ids keep that order until a measurement
+    # says otherwise); auto takes the first one installed ("inference": with oneDNN).
     cpu_engines: Tuple[str, ...] = ("onnxruntime", "inference")
 
     def build(self):
