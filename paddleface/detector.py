@@ -90,8 +90,13 @@ def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str
         if missing:
             raise PaddleFaceError(f"engine 'onnxruntime' needs {', '.join(missing)}: "
                                   f"pip install {' '.join(missing)}")
-        return OnnxRuntimeEngine(cached_onnx_model(net, record, weights_path, input_size),
-                                 threads), why
+        path = cached_onnx_model(net, record, weights_path, input_size)
+        try:
+            return OnnxRuntimeEngine(path, threads), why
+        except Exception as e:
+            raise PaddleFaceError(f"{path.parent}: this cached ONNX model cannot be loaded "
+                                  f"({type(e).__name__}); delete the folder and it will be "
+                                  "made again") from None
     prefix = cached_static_model(net, record, weights_path, input_size)
     try:
         return InferenceEngine(prefix, device=device, threads=threads,

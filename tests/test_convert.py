@@ -104,7 +104,7 @@ def test_a_corrupt_cache_entry_is_made_again_or_named(shared, tmp_path, monkeypa
     from paddleface.cli import main
     from paddleface.detector import FaceDetector
     monkeypatch.setenv("PADDLEFACE_HOME", str(tmp_path / "home"))
-    det = FaceDetector("ulfd-slim-320", device="cpu")
+    det = FaceDetector("ulfd-slim-320", device="cpu", engine="inference")
     converted = det.weights_path
     good = converted.read_bytes()
     converted.write_bytes(good[:1000])  # a converted copy cut short (full disk, killed process)
@@ -112,10 +112,19 @@ def test_a_corrupt_cache_entry_is_made_again_or_named(shared, tmp_path, monkeypa
     assert again.weights_path == converted and converted.read_bytes() == good
     model_dir = next((tmp_path / "home" / "inference").iterdir())
     (model_dir / "model.pdiparams").write_bytes(b"\x00" * 100)
-    assert main(["detect", str(shared / "images/2.jpg"), "-m", "ulfd-slim-320"]) == 2
+    assert main(["detect", str(shared / "images/2.jpg"), "-m", "ulfd-slim-320",
+                 "--engine", "inference"]) == 2
     err = capsys.readouterr().err
     assert f"{model_dir}: this cached inference model cannot be loaded" in err
     assert "delete the folder" in err and len(err.strip().splitlines()) == 1
+    # the same for the ONNX model of engine="auto" on CPU
+    FaceDetector("ulfd-slim-320", device="cpu")
+    onnx_dir = next((tmp_path / "home" / "onnx").iterdir())
+    (onnx_dir / "model.onnx").write_bytes(b"\x00" * 100)
+    assert main(["detect", str(shared / "images/2.jpg"), "-m", "ulfd-slim-320"]) == 2
+    err = capsys.readouterr().err
+    assert f"{onnx_dir}: this cached ONNX model cannot be loaded" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_resolution_order_and_offline_message(shared, tmp_path, monkeypatch):
