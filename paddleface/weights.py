@@ -286,8 +286,9 @@ def weights_available(record: ModelRecord) -> str:
     return ""
 
 
-def load_weights(net, path: Path, record: ModelRecord) -> None:
-    """Load a ``.pdparams`` file (converted or trained) into ``net``, checking every key."""
+def read_paddle_state(path: Path) -> Dict[str, "object"]:
+    """The parameter dict of a ``.pdparams`` file (converted, trained or a training
+    checkpoint's ``model``), with a one-sentence error for anything else."""
     import paddle
     check_weights_file(path)
     try:
@@ -299,6 +300,12 @@ def load_weights(net, path: Path, record: ModelRecord) -> None:
         state = state["model"]  # a training checkpoint
     if not isinstance(state, dict):
         raise PaddleFaceError(f"{path}: holds no parameter dict")
+    return state
+
+
+def load_weights(net, path: Path, record: ModelRecord) -> None:
+    """Load a ``.pdparams`` file (converted or trained) into ``net``, checking every key."""
+    state = read_paddle_state(path)
     expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     check_state_dict(record.id, path, {k: np.asarray(v) for k, v in state.items()}, expected)
     net.set_state_dict(state)

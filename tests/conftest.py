@@ -114,3 +114,27 @@ def small_tree(shared, tmp_path_factory):
     """A VOC tree (test split) of the first 16 subset images."""
     names = sorted((shared / "widerface/val/subset.txt").read_text().split())[:16]
     return build_voc(shared, tmp_path_factory.mktemp("small"), keep=lambda n: n in names)
+
+
+def interrupt_when_ready(args, ready, wait: float, what: str):
+    """Start ``args`` in its own process group, send SIGINT to the group (as a terminal's
+    Ctrl-C does) once ``ready()`` is true or ``wait`` seconds passed, and return
+    (stderr, seconds from the signal to the exit, return code); fail if it hangs."""
+    import os
+    import signal
+    import subprocess
+    import time
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + wait
+    while not ready() and time.time() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.time()
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{what} hung after Ctrl-C")
+    return err, time.time() - sent, proc.returncode

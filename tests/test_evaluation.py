@@ -8,6 +8,8 @@ from paddleface.evaluation.predict import format_boxes
 from paddleface.evaluation.widerface import GroundTruth, evaluate, read_prediction_file
 from paddleface.errors import PaddleFaceError
 
+from conftest import interrupt_when_ready
+
 
 def gt_of(boxes_per_image, counted=None):
     """A GroundTruth where every face counts in every setting unless ``counted`` says otherwise."""
@@ -188,28 +190,14 @@ def test_sibling_evaluations_keep_their_own_summary(shared, two_events, tmp_path
 
 
 def test_ctrl_c_stops_eval_with_one_line_and_it_resumes(shared, tmp_path):
-    import os
-    import signal
     import subprocess
     import sys
-    import time
     pred = tmp_path / "pred"
     args = [sys.executable, "-m", "paddleface", *eval_args(
         shared, shared / "widerface/val/images", "ulfd-rfb-320", "--pred-dir", pred)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.time() + 120
-    while len(list(pred.glob("*/*.txt"))) < 10 and time.time() < deadline:
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGINT)
-    sent = time.time()
-    try:
-        _, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("eval hung after Ctrl-C")
-    assert time.time() - sent < 2.0 and proc.returncode == 130
+    err, seconds, code = interrupt_when_ready(
+        args, lambda: len(list(pred.glob("*/*.txt"))) >= 10, 120, "eval")
+    assert seconds < 2.0 and code == 130
     lines = [l for l in err.splitlines() if "predict:" not in l and l.strip()]  # progress bar
     assert lines == ["interrupted; rerun to resume"], err
     assert not list(pred.rglob(".*.part")) and not (pred / "summary.json").exists()

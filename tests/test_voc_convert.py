@@ -9,7 +9,7 @@ import pytest
 
 from paddleface.datasets.voc import VOCFaceDataset, parse_annotation, validate_voc
 
-from conftest import subset_label_text
+from conftest import interrupt_when_ready, subset_label_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "data" / "wider_face_2_voc_add_landmark.py"
@@ -187,29 +187,15 @@ def test_only_val_present_suggests_sets_val(shared, tmp_path):
 
 def test_ctrl_c_with_two_workers_stops_at_once_and_resumes(shared, tmp_path):
     """SIGINT to the process group, as a terminal sends it: one line, no partial files."""
-    import os
-    import signal
-    import time
     label = subset_label(shared, tmp_path / "label.txt")
     out = tmp_path / "voc"
     args = [sys.executable, str(SCRIPT), "--quiet", "--sets", "val", "--workers", "2",
             "--images", f"val={shared / 'widerface/val/images'}", "--label", f"val={label}",
             "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.time() + 60
-    while not list(out.glob("Annotations/*.xml")) and time.time() < deadline:
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGINT)
-    sent = time.time()
-    try:
-        _, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("the converter hung after Ctrl-C")
-    assert time.time() - sent < 2.0
-    assert proc.returncode == 130
+    err, seconds, code = interrupt_when_ready(
+        args, lambda: bool(list(out.glob("Annotations/*.xml"))), 60, "the converter")
+    assert seconds < 2.0
+    assert code == 130
     assert err.strip().splitlines() == ["interrupted; rerun to resume"], err
     assert not list(out.rglob(".*.part"))
     assert not (out / "ImageSets/Main/test.txt").exists()  # the list is the last write

@@ -153,18 +153,13 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
 
 def read_weights_file(path: str) -> Dict[str, np.ndarray]:
     """A ``.pdparams`` file, or a PyTorch checkpoint through the x2paddle import."""
-    from ..weights import PADDLE_SUFFIXES, convert_with_x2paddle, read_torch_state_dict
+    from ..weights import (PADDLE_SUFFIXES, convert_with_x2paddle, read_paddle_state,
+                           read_torch_state_dict)
     p = Path(path)
     if not p.is_file():
         raise PaddleFaceError(f"{p}: no such weights file")
     if p.suffix in PADDLE_SUFFIXES:
-        import paddle
-        try:
-            state = paddle.load(str(p))
-        except Exception as e:
-            raise PaddleFaceError(f"{p}: not a readable Paddle weights file ({type(e).__name__})"
-                                  ) from None
-        return {k: np.asarray(v) for k, v in state.items()}
+        return {k: np.asarray(v) for k, v in read_paddle_state(p).items()}
     return convert_with_x2paddle(read_torch_state_dict(p))
 
 
@@ -257,6 +252,7 @@ class Trainer:
         self.scaler = paddle.amp.GradScaler() if cfg.amp else None
         self.start_epoch, self.step, self.best_ap = 0, 0, -1.0
         self.epoch = 0
+        self._val_set: Optional[ValSet] = None
         self.history: List[Dict[str, float]] = []
         if cfg.resume:
             self._resume()
@@ -442,7 +438,9 @@ class Trainer:
         """Upstream ``test()``: eval mode, batches of the training batch size in list order,
         the mean of the per-batch losses (each normalised by its batch's positives)."""
         import paddle
-        vs = ValSet(VOCFaceDataset(self.cfg.val_root, "test"), self.record, self.size)
+        if self._val_set is None:  # parse the split's XML once per run
+            self._val_set = ValSet(VOCFaceDataset(self.cfg.val_root, "test"), self.record, self.size)
+        vs = self._val_set
         totals, parts = [], {}
         with paddle.no_grad():
             for start in range(0, len(vs), self.batch_size):
