@@ -188,8 +188,9 @@ def resize_normalised(s: Sample, size: Tuple[int, int], rng: np.random.Generator
 def augment(s: Sample, kind: str, size: Tuple[int, int], mean, rng: np.random.Generator) -> Sample:
     """``kind``:
     - "ulfd": what ULFD's TrainAugmentation does in effect: the whole image resized, SSD's
-      photometric distortion (unclipped), mirror. (Its RandomSampleCrop_v2 only accepts patches with h / w == 1 drawn
-      as two independent uniforms, which never happens, so it always keeps the whole image.)
+      photometric distortion (unclipped), mirror. (Its RandomSampleCrop_v2 only accepts
+      patches with h / w == 1 drawn as two independent uniforms, which never happens, so it
+      always keeps the whole image.)
     - "ssd": SSD's expand (up to 4x) and random sample crop before the resize, then as "ulfd".
     - "retinaface": square crop, pad to square, resize with a random interpolation,
       Pytorch_Retinaface's clipped uint8 distortion, mirror (its preproc).
