@@ -123,8 +123,8 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
     """Initialise ``net``: "none", "upstream" (the converted release), "backbone" (the
     ImageNet backbone through the x2paddle import) or a weights file."""
     import paddle
-    from ..weights import (check_state_dict, convert_with_x2paddle, download, load_weights,
-                           read_torch_state_dict, resolve_weights)
+    from ..weights import (check_state_dict, download, import_torch_params, load_weights,
+                           resolve_weights)
     if spec == "none":
         return "upstream (torch-default) initialisation"
     if spec == "upstream" or (spec not in ("backbone",) and Path(spec).suffix != ""):
@@ -140,7 +140,7 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
         if src is None or not src.is_file():
             from dataclasses import replace
             src = download(replace(record, checkpoint=record.backbone))
-        params = convert_with_x2paddle(read_torch_state_dict(src))
+        params = import_torch_params(src)
         params = {record.backbone_prefix + k: v for k, v in params.items() if not k.startswith("fc.")}
         own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
         expected = {k: own[k] for k in own if k.startswith(record.backbone_prefix)}
@@ -153,14 +153,13 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
 
 def read_weights_file(path: str) -> Dict[str, np.ndarray]:
     """A ``.pdparams`` file, or a PyTorch checkpoint through the x2paddle import."""
-    from ..weights import (PADDLE_SUFFIXES, convert_with_x2paddle, read_paddle_state,
-                           read_torch_state_dict)
+    from ..weights import PADDLE_SUFFIXES, import_torch_params, read_paddle_state
     p = Path(path)
     if not p.is_file():
         raise PaddleFaceError(f"{p}: no such weights file")
     if p.suffix in PADDLE_SUFFIXES:
         return {k: np.asarray(v) for k, v in read_paddle_state(p).items()}
-    return convert_with_x2paddle(read_torch_state_dict(p))
+    return import_torch_params(p)
 
 
 def _sublayers_under(net, prefixes):
