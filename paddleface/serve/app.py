@@ -412,6 +412,10 @@ def app_from_env() -> FastAPI:
     # a worker process is new: what `paddleface serve` set up in its own process is not here
     quiet_paddle()
     limit_malloc_arenas()
+    # import paddle here, in the main thread under uvicorn's signal handlers, which
+    # import_paddle keeps (the models load in a thread, where they could not be restored)
+    from ..paddle_runtime import import_paddle
+    import_paddle()
     return create_app(config_from_env())
 
 
