@@ -154,6 +154,9 @@ class FaceDetector:
         self.record = get_record(model) if isinstance(model, str) else model
         check_settings(self.record, score_threshold, nms_iou, top_k, keep_top_k, input_size,
                        long_side, preprocess)
+        self.max_input_pixels = max_input_pixels or max_pixels_from_env()
+        check_input_size_pixels(preprocess or self.record.preprocess, input_size,
+                                self.max_input_pixels)
         device = set_device(device)
         if opencv_threads is not None:
             import cv2
@@ -182,7 +185,6 @@ class FaceDetector:
         self.input_size = tuple(input_size) if input_size else None
         self.preprocess = preprocess or self.record.preprocess
         self.long_side = long_side
-        self.max_input_pixels = max_input_pixels or max_pixels_from_env()
 
     # ------------------------------------------------------------------ network
     def prepare(self, image: ImageLike, name: Optional[str] = None) -> Prepared:
@@ -278,6 +280,26 @@ def max_pixels_from_env() -> int:
         pass
     raise PaddleFaceError(f"PADDLEFACE_MAX_PIXELS={text!r}: a positive number of pixels was "
                           "expected")
+
+
+def check_input_size_pixels(preprocess, input_size: Optional[Tuple[int, int]],
+                            max_pixels: int) -> None:
+    """An ``input_size`` (W, H) whose network input exceeds ``max_pixels``, refused before
+    anything is allocated: the same limit as an any-size model's long side. A fixed resize
+    feeds W x H; a letterbox or square pad up to L x L, L = max(W, H)."""
+    if not input_size:
+        return
+    w, h = (int(v) for v in input_size)
+    if preprocess.resize != "fixed":
+        w = h = max(w, h)
+    pixels = w * h
+    if pixels > max_pixels:
+        gb = pixels * 250 / 1e9  # measured: an 8000x8000 input took 16 GB
+        raise PaddleFaceError(
+            f"input size {input_size[0]}x{input_size[1]}: the network input would be {w}x{h} "
+            f"({pixels / 1e6:.0f} M pixels, about {gb:.0f} GB of memory), over the limit of "
+            f"{max_pixels / 1e6:.1f} M pixels; use a smaller input size (--input-size) or "
+            f"raise the limit (--max-pixels, $PADDLEFACE_MAX_PIXELS)")
 
 
 def check_settings(record: ModelRecord, score_threshold, nms_iou, top_k, keep_top_k,
