@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .batch_errors import ItemError, check_error_mode, source_name
 from .errors import PaddleFaceError
 from .image_io import as_bgr, read_image
 from .paddle_runtime import import_paddle
@@ -247,16 +248,33 @@ class FaceDetector:
         return self._detect_prepared([self.prepare(image)], clip=False)[0]
 
     def detect_batch(self, images: Union[Sequence[ImageLike], str, os.PathLike],
-                     batch_size: int = 8) -> List[List[Face]]:
-        """Faces in each image (arrays or paths; one path is a list of one). Images whose
-        network inputs have the same size run as one batch (so the results equal one-by-one
-        detection exactly)."""
+                     batch_size: int = 8, errors: str = "raise"
+                     ) -> List[Union[List[Face], ItemError]]:
+        """Faces in each image (arrays or paths; one path is a list of one), in input order.
+        Images whose network inputs have the same size run as one batch (so the results
+        equal one-by-one detection exactly).
+
+        ``errors="raise"`` (default): the first bad item (a missing or corrupt file, an
+        array that is not an image, an image over the pixel limit) raises its
+        :class:`PaddleFaceError` and nothing is returned. ``errors="skip"``: each bad item
+        gives an :class:`~paddleface.batch_errors.ItemError` (``index``, ``source``,
+        ``message``; falsy) in its place, and every other item its list of faces, so
+        ``len(result) == len(images)`` always.
+        """
+        check_error_mode(errors)
         if isinstance(images, (str, os.PathLike)):
             images = [images]
-        prepared = [self.prepare(im) for im in images]
-        results: List[Optional[List[Face]]] = [None] * len(prepared)
+        results: List[Union[None, List[Face], ItemError]] = [None] * len(images)
+        prepared: Dict[int, Prepared] = {}
+        for i, im in enumerate(images):
+            try:
+                prepared[i] = self.prepare(im, source_name(im, i))
+            except PaddleFaceError as e:
+                if errors == "raise":
+                    raise
+                results[i] = ItemError(i, source_name(im, i), str(e))
         groups: Dict[Tuple[int, int], List[int]] = {}
-        for i, p in enumerate(prepared):
+        for i, p in prepared.items():
             groups.setdefault(p.tensor.shape[1:], []).append(i)
         for idxs in groups.values():
             for s in range(0, len(idxs), batch_size):
