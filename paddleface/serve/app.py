@@ -254,7 +254,7 @@ def create_app(config: Optional[ServeConfig] = None) -> FastAPI:
         if ctype == "application/json":
             try:
                 doc = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not JSON we take
                 raise RequestError(400, "the body is not valid JSON.") from None
             if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
                 raise RequestError(400, 'the JSON body must be an object with "images": '
@@ -341,7 +341,7 @@ def create_app(config: Optional[ServeConfig] = None) -> FastAPI:
                                     f"serves {', '.join(HUB_MODULES)}.")
         try:
             doc = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not JSON we take
             raise RequestError(400, "the body is not valid JSON; send application/json "
                                     '{"images": [base64, ...]}.') from None
         if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not doc["images"]:
