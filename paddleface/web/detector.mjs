@@ -393,14 +393,20 @@ function checkSourcePixels(width, height) {
   }
 }
 
+/**
+ * How a file becomes pixels: as stored, as `paddleface detect` reads it (OpenCV's
+ * IMREAD_UNCHANGED): no colour-space conversion, no EXIF rotation, alpha not premultiplied.
+ * The page draws photos with the same options, so the boxes fall on the faces shown.
+ */
+export const BITMAP_OPTIONS = {colorSpaceConversion: "none", premultiplyAlpha: "none",
+                               imageOrientation: "none"};
+
 async function blobToBitmap(blob, name) {
   const head = await blob.slice(0, 256 * 1024).arrayBuffer();
   const size = sniffSize(head);
   if (size) checkSourcePixels(size[0], size[1]);
   try {
-    // no colour-space conversion: the pixels as stored in the file, as OpenCV reads them
-    return await createImageBitmap(blob, {colorSpaceConversion: "none", premultiplyAlpha: "none",
-                                          imageOrientation: "from-image"});
+    return await createImageBitmap(blob, BITMAP_OPTIONS);
   } catch (e) {
     throw new DetectError(`${name || "the file"} is not an image this browser can decode` +
                           `${blob.type ? ` (type ${blob.type})` : ""}`);

@@ -5,7 +5,7 @@
 // r is {width, height, faces: [{box: [x1, y1, x2, y2], score, label, landmarks?}], timings}.
 // URL parameters: ?threads=N (WASM threads, needs cross-origin isolation).
 import * as ort from "./ort/ort.wasm.min.mjs";
-import {createDetector, DetectError} from "./detector.mjs";
+import {BITMAP_OPTIONS, createDetector, DetectError} from "./detector.mjs";
 
 // eyes, nose, mouth corners: the colours paddleface.draw uses (here RGB)
 const LANDMARK_COLORS = ["#ff0000", "#ffff00", "#ff00ff", "#00ff00", "#0000ff"];
@@ -81,7 +81,7 @@ async function usePhoto(file) {
   setStatus(`Detecting in ${file.name || "the photo"}…`);
   try {
     const result = await detector.detect(file, settings());
-    const bitmap = await createImageBitmap(file, {colorSpaceConversion: "none"});
+    const bitmap = await createImageBitmap(file, BITMAP_OPTIONS);
     if (mine !== serial) return;
     if (current && current.bitmap) current.bitmap.close();
     current = {file, bitmap};
