@@ -29,6 +29,7 @@ MODELS = {"ulfd-rfb-320": None, "rfb-lm": 640, "blazeface-320": None}
 NEAR_THRESHOLD = 0.02  # faces whose Python score is this close to the threshold may differ
 MAX_PIXEL_DIFF = 1.0
 MAX_SCORE_DIFF = 2e-3
+VIEWPORT = {"width": 1280, "height": 900}
 
 
 def chromium_path():
@@ -70,7 +71,7 @@ def browser(site):
 
 
 def open_page(browser, site, model_id, context=None):
-    page = (context or browser).new_page(viewport={"width": 1280, "height": 900})
+    page = context.new_page() if context else browser.new_page(viewport=VIEWPORT)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{site['url']}/{model_id}/index.html")
@@ -198,7 +199,7 @@ def test_page_bad_input_camera_and_screenshot(site, browser, tmp_path):
     huge.write_bytes(big_png(12000, 12000))
     crowd = site["shared"] / "images" / "crowd.jpg"
 
-    context = browser.new_context()  # no camera permission granted: getUserMedia is denied
+    context = browser.new_context(viewport=VIEWPORT)  # no camera permission granted: getUserMedia is denied
     page = open_page(browser, site, "rfb-lm", context)
     messages = {}
     for path in (not_image, tiny, huge):
@@ -218,12 +219,17 @@ def test_page_bad_input_camera_and_screenshot(site, browser, tmp_path):
     assert "1x1" in messages["tiny.png"] and "too small" in messages["tiny.png"]
     assert "12000x12000" in messages["huge.png"] and "limit" in messages["huge.png"]
     assert "camera is not available" in messages["camera"]
-    # the screenshot of the docs: crowd.jpg with its faces and landmarks drawn
+    # the screenshot of the docs: a photo with its faces and landmarks drawn, made small
+    page.set_input_files("#file", str(site["shared"] / "images" / "retinaface_test.jpg"))
+    page.wait_for_selector("body[data-state=done]", timeout=60_000)
+    shot = cv2.imdecode(np.frombuffer(page.screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    shot = cv2.resize(shot, (shot.shape[1] * 3 // 4, shot.shape[0] * 3 // 4),
+                      interpolation=cv2.INTER_AREA)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    cv2.imwrite(str(SCREENSHOT), shot, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     context.close()
 
-    context = browser.new_context(permissions=["camera"])  # Chromium's fake camera
+    context = browser.new_context(viewport=VIEWPORT, permissions=["camera"])  # Chromium's fake camera
     page = open_page(browser, site, "ulfd-rfb-320", context)
     page.click("#camera")
     page.wait_for_function("Number(document.getElementById('canvas').dataset.frames || 0) >= 3",
@@ -291,3 +297,41 @@ def test_js_resize_is_opencv_inter_linear(tmp_path):
             assert diff.max() == 0, (c, int((diff > 0).sum()))
         else:
             assert diff.max() <= 3.1e-5, (c, diff.max())
+
+
+def test_serve_switches_to_the_browser(site, browser):
+    """`paddleface serve`: the page's switch opens the model's web export at /web/<id>/,
+    served cross-origin isolated (so WASM runs 2 threads here), and it finds what /detect finds."""
+    import urllib.error
+    import urllib.request
+
+    from paddleface.serve.process import ServiceProcess
+    crowd = site["shared"] / "images" / "crowd.jpg"
+    with ServiceProcess(["--model", "ulfd-rfb-320", "--no-access-log"]) as svc:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(svc.url + "/")
+        page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+        page.select_option("#where", "browser")
+        page.wait_for_url("**/web/ulfd-rfb-320/**", timeout=300_000)
+        page.wait_for_function("document.body.dataset.state === 'ready'", timeout=300_000)
+        assert page.evaluate("[crossOriginIsolated, window.paddleface.threads]") == [True, 2]
+        with urllib.request.urlopen(svc.url + "/web/ulfd-rfb-320/ort/ort-wasm-simd-threaded.wasm") as r:
+            assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+            assert r.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+            assert r.headers["Content-Type"] == "application/wasm"
+        for bad in ("/web/ulfd-rfb-320/..%2F..%2Fdeploy.json", "/web/no-such-model/",
+                    "/web/ulfd-rfb-320/missing.js"):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(svc.url + bad)
+            assert e.value.code == 404, bad
+        in_browser = page.evaluate("window.paddleface.detect('/no-such-photo.jpg')"
+                                   ".catch((e) => e.message)")
+        assert "HTTP 404" in in_browser  # a URL that does not answer: a message, not a crash
+        req = urllib.request.Request(svc.url + "/detect", data=crowd.read_bytes(),
+                                     headers={"Content-Type": "image/jpeg"})
+        with urllib.request.urlopen(req) as r:
+            server_faces = json.loads(r.read())["images"][0]["faces"]
+        page.set_input_files("#file", str(crowd))
+        page.wait_for_selector("body[data-state=done]", timeout=60_000)
+        assert int(page.get_attribute("#canvas", "data-faces")) == len(server_faces) > 5
+        page.close()

@@ -408,8 +408,8 @@ async function blobToBitmap(blob, name) {
   try {
     return await createImageBitmap(blob, BITMAP_OPTIONS);
   } catch (e) {
-    throw new DetectError(`${name || "the file"} is not an image this browser can decode` +
-                          `${blob.type ? ` (type ${blob.type})` : ""}`);
+    throw new DetectError(`${name ? `${name}: ` : ""}not an image this browser can decode ` +
+                          "(corrupt, truncated or not a picture)");
   }
 }
 
@@ -429,7 +429,7 @@ export async function readPixels(source) {
     bitmap = await blobToBitmap(await r.blob(), String(source));
     owned = true;
   } else if (source instanceof Blob) {
-    bitmap = await blobToBitmap(source, source.name);
+    bitmap = await blobToBitmap(source);
     owned = true;
   }
   const width = bitmap.videoWidth || bitmap.naturalWidth || bitmap.width;
