@@ -248,11 +248,24 @@ import fs from 'fs';
 const cases = JSON.parse(fs.readFileSync(process.argv[2]));
 const out = cases.map((c) => {
   const buf = fs.readFileSync(c.src);
-  const T = c.dtype === 'float32' ? Float32Array : Uint8Array;
+  const T = c.dtype === 'float32' && !c.rgba ? Float32Array : Uint8Array;
   const src = T.from(new T(buf.buffer, buf.byteOffset, buf.byteLength / T.BYTES_PER_ELEMENT));
-  const r = resizeLinear({width: c.w, height: c.h, data: src}, c.dw, c.dh, c.inv[0], c.inv[1]);
-  fs.writeFileSync(c.dst, Buffer.from(r.data.buffer));
-  return [r.width, r.height];
+  let img = {width: c.w, height: c.h, data: src};
+  if (c.rgba) {  // a canvas's pixels: RGBA, resized straight to RGB
+    const rgba = new Uint8ClampedArray(c.w * c.h * 4);
+    for (let i = 0, j = 0; i < src.length; i += 3, j += 4) {
+      rgba[j] = src[i + 2]; rgba[j + 1] = src[i + 1]; rgba[j + 2] = src[i]; rgba[j + 3] = 200;
+    }
+    img = {width: c.w, height: c.h, data: rgba, layout: 'RGBA'};
+  }
+  const r = resizeLinear(img, c.dw, c.dh, c.inv[0], c.inv[1], c.dtype === 'float32');
+  let data = r.data;
+  if (c.rgba) {  // back to BGR for the comparison
+    data = new r.data.constructor(r.data.length);
+    for (let i = 0; i < data.length; i += 3) { data[i] = r.data[i + 2]; data[i + 1] = r.data[i + 1]; data[i + 2] = r.data[i]; }
+  }
+  fs.writeFileSync(c.dst, Buffer.from(data.buffer));
+  return [r.width, r.height, r.layout];
 });
 console.log(JSON.stringify(out));
 """
@@ -261,7 +274,7 @@ console.log(JSON.stringify(out));
 def test_js_resize_is_opencv_inter_linear(tmp_path):
     """detector.mjs's resize against cv2.resize(INTER_LINEAR): uint8 identical (sizes by
     dsize and by fx/fy, downscale, upscale, exactly half, widths that are no multiple of 16),
-    float32 within one float32 step of 255."""
+    float32 within one float32 step of 255; from BGR and from a canvas's RGBA pixels."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("Node.js is not installed")
@@ -272,17 +285,20 @@ def test_js_resize_is_opencv_inter_linear(tmp_path):
             (640, 480, 320, 240, False), (50, 37, 320, 240, False), (901, 1203, 479, 640, True),
             (417, 333, 101, 77, False), (417, 333, 5, 77, False), (1000, 3, 640, 2, True)]):
         img = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (5, 5), 0)
-        for dtype in ("uint8", "float32"):
+        for dtype, rgba in (("uint8", False), ("float32", False), ("uint8", True),
+                            ("float32", True)):
             src = img.astype(dtype)
             if by_factor:
                 r = max(dw, dh) / max(w, h)
                 ref, inv = cv2.resize(src, None, fx=r, fy=r, interpolation=cv2.INTER_LINEAR), (r, r)
             else:
                 ref, inv = cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR), (dw / w, dh / h)
-            src.tofile(tmp_path / f"{k}{dtype}.in")
-            cases.append({"src": str(tmp_path / f"{k}{dtype}.in"), "dst": str(tmp_path / f"{k}{dtype}.out"),
+            name = f"{k}{dtype}{'rgba' if rgba else ''}"
+            # RGBA cases: the uint8 pixels of a canvas, resized as uint8 or as float32
+            (img if rgba else src).tofile(tmp_path / f"{name}.in")
+            cases.append({"src": str(tmp_path / f"{name}.in"), "dst": str(tmp_path / f"{name}.out"),
                           "w": w, "h": h, "dw": ref.shape[1], "dh": ref.shape[0], "inv": inv,
-                          "dtype": dtype})
+                          "dtype": dtype, "rgba": rgba})
             refs.append(ref)
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     module = json.dumps((ROOT / "paddleface" / "web" / "detector.mjs").as_uri())
@@ -335,3 +351,45 @@ def test_serve_switches_to_the_browser(site, browser):
         page.wait_for_selector("body[data-state=done]", timeout=60_000)
         assert int(page.get_attribute("#canvas", "data-faces")) == len(server_faces) > 5
         page.close()
+
+
+POSTPROCESS_CHECK = """
+import {postprocess, readConfig} from %s;
+const cfg = readConfig({preprocess: {channel_order: 'BGR', mean: [0, 0, 0], std: 1, resize: 'long_side'},
+  anchors: {min_sizes: [[16]], steps: [16], variances: [0.1, 0.2], clip: false, centers: 'step'},
+  detection: {score_threshold: 0.5, final_threshold: 0.5, candidates: -1, keep: -1, nms_iou: 0.3,
+              nms_space: 'pixels', nms_offset: 1, nms_eps: 0, clamp_min: null},
+  outputs: ['loc', 'conf'], labels: process.argv[2] === 'one' ? undefined : ['face', 'masked_face']});
+// one class: priors 0-2 at one place (loc 0: identical boxes), prior 3 elsewhere;
+// two classes: all four at one place; conf columns: background, then the classes
+const one = process.argv[2] === 'one';
+const pri = Float32Array.from([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5,
+                               one ? 0.2 : 0.5, one ? 0.2 : 0.5, 0.5, 0.5]);
+const loc = new Float32Array(16);
+const conf = one ? Float32Array.from([0.1, 0.9, 0.2, 0.8, 0.9, 0.1, 0.4, 0.6])
+                 : Float32Array.from([0, 0.9, 0.1, 0, 0.2, 0.8, 0, 0.3, 0.7, 0, 0.95, 0.05]);
+const faces = postprocess(loc, conf, null, pri, cfg, cfg.detection,
+                          {toPixels: [100, 100], offset: [0, 0], width: 100, height: 100});
+console.log(JSON.stringify(faces.map((f) => [f.label, f.score.toFixed(2)])));
+"""
+
+
+def test_js_postprocess_per_class(tmp_path):
+    """Classes named by deploy.json's `labels` (conf column i + 1 is labels[i]): NMS within each
+    class, the classes merged by score; without `labels` one class "face" (today's models)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed")
+    module = json.dumps((ROOT / "paddleface" / "web" / "detector.mjs").as_uri())
+    (tmp_path / "check.mjs").write_text(POSTPROCESS_CHECK % module)
+    out = {}
+    for kind in ("two", "one"):
+        r = subprocess.run([node, str(tmp_path / "check.mjs"), kind], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        out[kind] = json.loads(r.stdout)
+    # face: 0.95 suppresses 0.9 (the same box); masked_face: 0.8 suppresses 0.7, and is not
+    # suppressed by the better face box of the other class
+    assert out["two"] == [["face", "0.95"], ["masked_face", "0.80"]]
+    # one class: 0.9 suppresses 0.8 (the same box), 0.6 lies elsewhere
+    assert out["one"] == [["face", "0.90"], ["face", "0.60"]]

@@ -7,8 +7,11 @@
 // (Math.fround after every operation, OpenCV's INTER_LINEAR reproduced bit for bit), so an
 // image decoded to the same pixels gives the same network input as Python.
 //
-// Images here are interleaved BGR, {width, height, data} with data a Uint8Array or a
-// Float32Array of width * height * 3 values (the dtype the model's upstream code resizes in).
+// Images here are {width, height, data, layout}: interleaved pixels, `layout` "BGR" (the
+// default) or "RGBA" (a canvas's pixels, used as they are: converting a photo to BGR first
+// cost more than the whole resize), data a Uint8Array or a Float32Array (the dtype the model's
+// upstream code resizes in). Resizing treats each channel alone, so the layout changes nothing
+// but where the model's channels are read.
 
 const f32 = Math.fround;
 
@@ -90,49 +93,113 @@ function exactlyHalf(invX, invY) {
   return Math.abs(1 / invX - 2) < 2.220446049250313e-16 && Math.abs(1 / invY - 2) < 2.220446049250313e-16;
 }
 
-function halveArea(src, sw, dw, dh) {
-  const isFloat = src.data instanceof Float32Array;
+const layoutOf = (img) => img.layout || "BGR";
+
+function halveArea(src, dw, dh, isFloat) {
+  const sw = src.width, layout = layoutOf(src), cn = layout.length, outLayout = layout.replace("A", "");
+  const chan = Array.from(outLayout, (ch) => layout.indexOf(ch)), s = src.data;
   const out = isFloat ? new Float32Array(dw * dh * 3) : new Uint8Array(dw * dh * 3);
   for (let y = 0; y < dh; y++) {
-    const r0 = 2 * y * sw * 3, r1 = r0 + sw * 3, o = y * dw * 3;
+    const r0 = 2 * y * sw * cn, r1 = r0 + sw * cn, o = y * dw * 3;
     for (let x = 0; x < dw; x++) {
       for (let c = 0; c < 3; c++) {
-        const i = 6 * x + c, s = src.data;
+        const i = 2 * cn * x + chan[c];
         out[o + 3 * x + c] = isFloat
-          ? f32(f32(f32(f32(s[r0 + i] + s[r0 + i + 3]) + s[r1 + i]) + s[r1 + i + 3]) * 0.25)
-          : (s[r0 + i] + s[r0 + i + 3] + s[r1 + i] + s[r1 + i + 3] + 2) >> 2;
+          ? f32(f32(f32(f32(s[r0 + i] + s[r0 + i + cn]) + s[r1 + i]) + s[r1 + i + cn]) * 0.25)
+          : (s[r0 + i] + s[r0 + i + cn] + s[r1 + i] + s[r1 + i + cn] + 2) >> 2;
       }
     }
   }
-  return {width: dw, height: dh, data: out};
+  return {width: dw, height: dh, data: out, layout: outLayout};
 }
 
 /**
- * cv2.resize(INTER_LINEAR) of a BGR image to dw x dh. invX, invY are OpenCV's inverse
- * scales: dst / src when a size is given, the factor when fx / fy are.
+ * cv2.resize(INTER_LINEAR) of an image to dw x dh. invX, invY are OpenCV's inverse scales:
+ * dst / src when a size is given, the factor when fx / fy are. `isFloat`: resize as OpenCV
+ * resizes a float32 image (default: when the data is a Float32Array); uint8 values are read
+ * as they are, which equals resizing a float32 copy of them.
  */
-export function resizeLinear(src, dw, dh, invX, invY) {
-  if (exactlyHalf(invX, invY)) return halveArea(src, src.width, dw, dh);
+export function resizeLinear(src, dw, dh, invX, invY, isFloat = src.data instanceof Float32Array) {
+  if (exactlyHalf(invX, invY)) return halveArea(src, dw, dh, isFloat);
+  // an alpha channel is not resized: the output has the colour channels only
+  const layout = layoutOf(src), cn = layout.length, outLayout = layout.replace("A", "");
+  const chan = Array.from(outLayout, (ch) => layout.indexOf(ch));
   const sw = src.width, sh = src.height, s = src.data, width = dw * 3;
-  const isFloat = s instanceof Float32Array;
   const tx = linearTaps(sw, dw, 1 / invX, true, isFloat);
   const ty = linearTaps(sh, dh, 1 / invY, false, isFloat);
   const out = isFloat ? new Float32Array(width * dh) : new Uint8Array(width * dh);
   const row0 = isFloat ? new Float32Array(width) : new Int32Array(width);
   const row1 = isFloat ? new Float32Array(width) : new Int32Array(width);
   const ax = isFloat ? tx.weight : Int32Array.from(tx.weight, fixedPoint);
-  const horizontal = (sy, row) => {
-    const base = sy * sw * 3;
-    for (let x = 0; x < dw; x++) {
-      const i0 = base + 3 * tx.index[x];
-      const pair = x < tx.lastPair, w0 = ax[2 * x], w1 = ax[2 * x + 1];
-      for (let c = 0; c < 3; c++) {
-        const i = i0 + c;
-        if (isFloat) row[3 * x + c] = pair ? f32(f32(s[i] * w0) + f32(s[i + 3] * w1)) : s[i];
-        else row[3 * x + c] = pair ? s[i] * w0 + s[i + 3] * w1 : s[i] * COEF_SCALE;
+  // three colour channels, unrolled: this loop is most of the page's own time per photo. A
+  // canvas's RGBA pixels are read one 32-bit word per pixel (little-endian: R in the low byte).
+  const [c0, c1, c2] = chan, xs = tx.index, last = tx.lastPair;
+  const words = cn === 4 && !(s instanceof Float32Array) && s.byteOffset % 4 === 0 &&
+    new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? new Uint32Array(s.buffer, s.byteOffset, s.length >> 2) : null;
+  const h0 = 8 * c0, h1 = 8 * c1, h2 = 8 * c2;
+  let horizontal;
+  if (words && isFloat) {
+    horizontal = (sy, row) => {
+      const base = sy * sw;
+      for (let x = 0, o = 0; x < dw; x++, o += 3) {
+        const p = words[base + xs[x]];
+        if (x < last) {
+          const q = words[base + xs[x] + 1], w0 = ax[2 * x], w1 = ax[2 * x + 1];
+          row[o] = f32(f32(((p >>> h0) & 255) * w0) + f32(((q >>> h0) & 255) * w1));
+          row[o + 1] = f32(f32(((p >>> h1) & 255) * w0) + f32(((q >>> h1) & 255) * w1));
+          row[o + 2] = f32(f32(((p >>> h2) & 255) * w0) + f32(((q >>> h2) & 255) * w1));
+        } else {
+          row[o] = (p >>> h0) & 255; row[o + 1] = (p >>> h1) & 255; row[o + 2] = (p >>> h2) & 255;
+        }
       }
-    }
-  };
+    };
+  } else if (words) {
+    horizontal = (sy, row) => {
+      const base = sy * sw;
+      for (let x = 0, o = 0; x < dw; x++, o += 3) {
+        const p = words[base + xs[x]];
+        if (x < last) {
+          const q = words[base + xs[x] + 1], w0 = ax[2 * x], w1 = ax[2 * x + 1];
+          row[o] = ((p >>> h0) & 255) * w0 + ((q >>> h0) & 255) * w1;
+          row[o + 1] = ((p >>> h1) & 255) * w0 + ((q >>> h1) & 255) * w1;
+          row[o + 2] = ((p >>> h2) & 255) * w0 + ((q >>> h2) & 255) * w1;
+        } else {
+          row[o] = ((p >>> h0) & 255) * COEF_SCALE; row[o + 1] = ((p >>> h1) & 255) * COEF_SCALE;
+          row[o + 2] = ((p >>> h2) & 255) * COEF_SCALE;
+        }
+      }
+    };
+  } else if (isFloat) {
+    horizontal = (sy, row) => {
+      const base = sy * sw * cn;
+      for (let x = 0, o = 0; x < dw; x++, o += 3) {
+        const i = base + cn * xs[x];
+        if (x < last) {
+          const w0 = ax[2 * x], w1 = ax[2 * x + 1], j = i + cn;
+          row[o] = f32(f32(s[i + c0] * w0) + f32(s[j + c0] * w1));
+          row[o + 1] = f32(f32(s[i + c1] * w0) + f32(s[j + c1] * w1));
+          row[o + 2] = f32(f32(s[i + c2] * w0) + f32(s[j + c2] * w1));
+        } else {
+          row[o] = s[i + c0]; row[o + 1] = s[i + c1]; row[o + 2] = s[i + c2];
+        }
+      }
+    };
+  } else {
+    horizontal = (sy, row) => {
+      const base = sy * sw * cn;
+      for (let x = 0, o = 0; x < dw; x++, o += 3) {
+        const i = base + cn * xs[x];
+        if (x < last) {
+          const w0 = ax[2 * x], w1 = ax[2 * x + 1], j = i + cn;
+          row[o] = s[i + c0] * w0 + s[j + c0] * w1;
+          row[o + 1] = s[i + c1] * w0 + s[j + c1] * w1;
+          row[o + 2] = s[i + c2] * w0 + s[j + c2] * w1;
+        } else {
+          row[o] = s[i + c0] * COEF_SCALE; row[o + 1] = s[i + c1] * COEF_SCALE; row[o + 2] = s[i + c2] * COEF_SCALE;
+        }
+      }
+    };
+  }
   let y0prev = -1, y1prev = -1;
   for (let y = 0; y < dh; y++) {
     const y0 = Math.min(Math.max(ty.index[y], 0), sh - 1);
@@ -158,27 +225,29 @@ export function resizeLinear(src, dw, dh, invX, invY) {
       }
     }
   }
-  return {width: dw, height: dh, data: out};
+  return {width: dw, height: dh, data: out, layout: outLayout};
 }
 
-// src placed at (left, top) of a w x h canvas filled with `fill` (BGR).
-function placed(src, w, h, left, top, fill) {
-  const isFloat = src.data instanceof Float32Array;
-  const out = isFloat ? new Float32Array(w * h * 3) : new Uint8Array(w * h * 3);
-  for (let i = 0; i < w * h * 3; i += 3) {  // NumPy stores a float fill in uint8 truncated
-    out[i] = fill[0]; out[i + 1] = fill[1]; out[i + 2] = fill[2];
+// src placed at (left, top) of a w x h canvas filled with `fill` (B, G, R); float32 pixels
+// when `isFloat`.
+function placed(src, w, h, left, top, fill, isFloat) {
+  const layout = layoutOf(src), cn = layout.length;
+  const out = isFloat ? new Float32Array(w * h * cn) : new Uint8Array(w * h * cn);
+  const pixel = Array.from(layout, (ch) => (ch === "A" ? 255 : fill["BGR".indexOf(ch)]));
+  for (let i = 0; i < w * h * cn; i += cn) {  // NumPy stores a float fill in uint8 truncated
+    for (let c = 0; c < cn; c++) out[i + c] = pixel[c];
   }
   for (let y = 0; y < src.height; y++) {
-    out.set(src.data.subarray(y * src.width * 3, (y + 1) * src.width * 3), ((y + top) * w + left) * 3);
+    out.set(src.data.subarray(y * src.width * cn, (y + 1) * src.width * cn), ((y + top) * w + left) * cn);
   }
-  return {width: w, height: h, data: out};
+  return {width: w, height: h, data: out, layout};
 }
 
 // preprocess.pad_short_side: pad the bottom / right edge so neither side scales below a pixel.
-function padShortSide(img, ratio, fill) {
+function padShortSide(img, ratio, fill, isFloat) {
   const need = Math.ceil(1 / ratio);
   if (Math.min(img.width, img.height) >= need) return img;
-  return placed(img, Math.max(img.width, need), Math.max(img.height, need), 0, 0, fill);
+  return placed(img, Math.max(img.width, need), Math.max(img.height, need), 0, 0, fill, isFloat);
 }
 
 /** The network input size a long-side model gives a width x height image. */
@@ -189,51 +258,54 @@ export function longSideSize(width, height, longSide) {
 }
 
 /**
- * Resize and normalise one BGR uint8 image as deploy.json's `preprocess` says.
+ * Resize and normalise one uint8 image (BGR or RGBA) as deploy.json's `preprocess` says.
  * `longSide`: the long side of a long_side model (null = the original size, undefined = the
  * record's). Returns {tensor (1 x 3 x H x W float32), width, height, toPixels: [sx, sy],
  * offset: [ox, oy]}: a normalised x times sx plus ox is an x in the original image.
  */
 export function prepare(spec, image, longSide) {
   const w = image.width, h = image.height, rgb = spec.channel_order === "RGB";
-  let px = spec.resize_dtype === "float32" ? {width: w, height: h, data: Float32Array.from(image.data)} : image;
+  const fl = spec.resize_dtype === "float32";
+  let px = image;
   const fill = [spec.mean[rgb ? 2 : 0], spec.mean[1], spec.mean[rgb ? 0 : 2]];  // BGR
   let fx = 1, fy = 1, left = 0, top = 0;
   if (spec.resize === "fixed") {
     const [tw, th] = spec.size;
-    if (tw !== w || th !== h) { fx = tw / w; fy = th / h; px = resizeLinear(px, tw, th, fx, fy); }
+    if (tw !== w || th !== h) { fx = tw / w; fy = th / h; px = resizeLinear(px, tw, th, fx, fy, fl); }
   } else if (spec.resize === "letterbox") {  // YOLO's letterbox (auto): pad to a stride multiple
     const side = spec.size[0];
-    px = padShortSide(px, side / Math.max(w, h), fill);
+    px = padShortSide(px, side / Math.max(w, h), fill, fl);
     const pw = px.width, ph = px.height, r = Math.min(side / ph, side / pw);
     const nw = roundHalfEven(pw * r), nh = roundHalfEven(ph * r);
     const dw = ((side - nw) % spec.stride) / 2, dh = ((side - nh) % spec.stride) / 2;
-    if (nw !== pw || nh !== ph) px = resizeLinear(px, nw, nh, nw / pw, nh / ph);
+    if (nw !== pw || nh !== ph) px = resizeLinear(px, nw, nh, nw / pw, nh / ph, fl);
     top = roundHalfEven(dh - 0.1); left = roundHalfEven(dw - 0.1);
     const bottom = roundHalfEven(dh + 0.1), right = roundHalfEven(dw + 0.1);
-    px = placed(px, nw + left + right, nh + top + bottom, left, top, fill);
+    px = placed(px, nw + left + right, nh + top + bottom, left, top, fill, fl);
     fx = fy = r;
   } else if (spec.resize === "square_pad") {  // the image at the top-left of a square
     const side = spec.size[0], s = Math.max(w, h);
-    px = placed(px, s, s, 0, 0, fill);
+    px = placed(px, s, s, 0, 0, fill, fl);
     fx = fy = side / s;
-    px = resizeLinear(px, side, side, fx, fy);
+    px = resizeLinear(px, side, side, fx, fy, fl);
   } else {
     const side = longSide === undefined ? spec.long_side : longSide;
     if (side !== null && side !== undefined && side !== Math.max(w, h)) {
       const r = side / Math.max(w, h);
-      px = padShortSide(px, r, fill);
+      px = padShortSide(px, r, fill, fl);
       // cv2.resize(fx=r, fy=r) sizes the output round(w * r) x round(h * r)
-      px = resizeLinear(px, roundHalfEven(px.width * r), roundHalfEven(px.height * r), r, r);
+      px = resizeLinear(px, roundHalfEven(px.width * r), roundHalfEven(px.height * r), r, r, fl);
       fx = fy = r;
     }
   }
   const plane = px.width * px.height, tensor = new Float32Array(3 * plane);
   const inv = f32(1 / spec.std), scale = spec.std !== 1;
-  for (let c = 0; c < 3; c++) {
-    const srcC = rgb ? 2 - c : c, mean = f32(spec.mean[c]), o = c * plane;
-    for (let i = 0; i < plane; i++) {
-      const v = f32(px.data[3 * i + srcC] - mean);
+  const layout = layoutOf(px), cn = layout.length;
+  for (let c = 0; c < 3; c++) {  // network channel c is the image's channel srcC
+    const srcC = layout.indexOf(spec.channel_order[c]), mean = f32(spec.mean[c]), o = c * plane;
+    const d = px.data;
+    for (let i = 0, j = srcC; i < plane; i++, j += cn) {
+      const v = f32(d[j] - mean);
       tensor[o + i] = scale ? f32(v * inv) : v;
     }
   }
@@ -446,15 +518,6 @@ export async function readPixels(source) {
   }
 }
 
-/** RGBA (alpha ignored, as OpenCV's BGRA -> BGR) to interleaved BGR uint8. */
-export function rgbaToBgr(width, height, rgba) {
-  const bgr = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; i < bgr.length; i += 3, j += 4) {
-    bgr[i] = rgba[j + 2]; bgr[i + 1] = rgba[j + 1]; bgr[i + 2] = rgba[j];
-  }
-  return {width, height, data: bgr};
-}
-
 // ------------------------------------------------------------------------------ the detector
 /**
  * A detector for the model in `baseUrl` (deploy.json + model.onnx), run by the onnxruntime-web
@@ -489,7 +552,8 @@ export async function createDetector(ort, baseUrl, {threads} = {}) {
       const t0 = performance.now();
       const pixels = await readPixels(source);
       const t1 = performance.now();
-      const image = rgbaToBgr(pixels.width, pixels.height, pixels.rgba);
+      // alpha ignored, as OpenCV's BGRA -> BGR
+      const image = {width: pixels.width, height: pixels.height, data: pixels.rgba, layout: "RGBA"};
       if (image.width < 2 && image.height < 2) {
         throw new DetectError(`the picture is ${image.width}x${image.height} pixels: too small to hold a face`);
       }
