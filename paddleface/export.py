@@ -92,6 +92,9 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
     if (int8 or calib_images) and fmt != "lite":
         raise PaddleFaceError("--int8 and --calib-images apply to --format lite only")
     calib = calibration_images(calib_images) if calib_images else None
+    if fmt == "web":  # the runtime files (npm ci once), or why they cannot be had
+        from .web import runtime_dir
+        runtime_dir()
     out = Path(out_dir)
     net, wpath = load_network(record, weights)
     fixed = record.preprocess.resize == "fixed"
@@ -112,9 +115,6 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
                 [o for o in eng(x) if o is not None], ref)
         report["files"] = sorted(p.name for p in out.iterdir())
     elif fmt in ("onnx", "web"):
-        if fmt == "web":
-            from .web import runtime_dir
-            runtime_dir()  # npm's absence is the user's to fix: say so before the export
         report.update(_export_onnx(net, record, out, input_size, x, ref))
         if fmt == "web":
             from .web import write_page

@@ -393,3 +393,21 @@ def test_js_postprocess_per_class(tmp_path):
     assert out["two"] == [["face", "0.95"], ["masked_face", "0.80"]]
     # one class: 0.9 suppresses 0.8 (the same box), 0.6 lies elsewhere
     assert out["one"] == [["face", "0.90"], ["face", "0.60"]]
+
+
+def test_web_export_without_npm_says_what_to_do(tmp_path, monkeypatch, capsys):
+    """No npm and no installed runtime: exit 2 and one sentence naming npm and
+    PADDLEFACE_ORT_WEB, before any model is loaded; a PADDLEFACE_ORT_WEB folder without the
+    runtime files is named with what is missing."""
+    import paddleface.web as web
+    from paddleface.cli import main
+    monkeypatch.setenv("PADDLEFACE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PADDLEFACE_ORT_WEB", raising=False)
+    monkeypatch.setattr(web.shutil, "which", lambda name: None)
+    assert main(["export", "ulfd-rfb-320", "--format", "web", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "npm" in err and "PADDLEFACE_ORT_WEB" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setenv("PADDLEFACE_ORT_WEB", str(tmp_path))
+    assert main(["export", "ulfd-rfb-320", "--format", "web", "--out", str(tmp_path / "o")]) == 2
+    assert "ort-wasm-simd-threaded.wasm" in capsys.readouterr().err
