@@ -127,8 +127,8 @@ def main():
             const a = await navigator.gpu.requestAdapter();
             return a ? 'an adapter is available' : 'requestAdapter() returned null'; }""")
         page0.close()
-        pages = {}
-        for m, t in cells:
+
+        def open_page(m, t):
             p = browser.new_page()
             p.goto(f"{url}/{folders[m].name}/index.html?threads={t}")
             p.wait_for_function("document.body.dataset.state === 'ready'", timeout=300_000)
@@ -136,11 +136,15 @@ def main():
             if got != [True, t]:
                 raise SystemExit(f"{m}: the page runs {got[1]} threads (isolated: {got[0]}), "
                                  f"{t} were asked for")
-            pages[m, t] = p
+            return p
+
         for rnd in range(args.rounds):
             for c in cells:
-                r = pages[c].evaluate(IN_PAGE, {"photo": f"/photos/{photo.name}",
-                                                "runs": args.runs})
+                # a fresh page per cell and round: six WASM sessions kept open at once
+                # crashed a tab of this loaded machine
+                page = open_page(*c)
+                r = page.evaluate(IN_PAGE, {"photo": f"/photos/{photo.name}", "runs": args.runs})
+                page.close()
                 time.sleep(0.1)  # ONNX Runtime's spinning threads have gone quiet
                 nn, nd = native_runs(c[0], c[1], folders[c[0]], photo, args.runs)
                 d = data[c]
