@@ -49,14 +49,23 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # the browser closed the page while a file was on its way
+        super().handle_error(request, client_address)
+
+
 def start(root, isolated: bool = True, mounts: Optional[Dict[str, Path]] = None,
-          port: int = 0) -> Tuple[http.server.ThreadingHTTPServer, str]:
+          port: int = 0) -> Tuple[_Server, str]:
     """Serve ``root`` (and each ``mounts`` prefix such as ``"/photos"`` from its folder) on
     127.0.0.1 in a daemon thread; returns (server, base URL). ``server.shutdown()`` stops it."""
     handler = functools.partial(_Handler, directory=str(root), isolated=isolated,
                                 mounts={k.rstrip("/"): Path(v) for k, v in (mounts or {}).items()})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
