@@ -131,7 +131,7 @@ def main():
         def open_page(m, t):
             p = browser.new_page()
             p.goto(f"{url}/{folders[m].name}/index.html?threads={t}")
-            p.wait_for_function("document.body.dataset.state === 'ready'", timeout=300_000)
+            p.wait_for_function("document.body.dataset.state === 'ready'", timeout=900_000)
             got = p.evaluate("[crossOriginIsolated, window.paddleface.threads]")
             if got != [True, t]:
                 raise SystemExit(f"{m}: the page runs {got[1]} threads (isolated: {got[0]}), "
