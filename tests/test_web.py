@@ -411,3 +411,20 @@ def test_web_export_without_npm_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PADDLEFACE_ORT_WEB", str(tmp_path))
     assert main(["export", "ulfd-rfb-320", "--format", "web", "--out", str(tmp_path / "o")]) == 2
     assert "ort-wasm-simd-threaded.wasm" in capsys.readouterr().err
+
+
+def test_wheel_carries_the_page_and_the_lock(tmp_path):
+    """A wheel user exports without the repository: the page, the detector and the npm lock
+    are package data (the runtime itself comes from `npm ci` of that lock, never the wheel)."""
+    import sys
+    import zipfile
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                        "--no-build-isolation", str(ROOT), "-w", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (wheel,) = tmp_path.glob("paddleface-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("index.html", "page.mjs", "detector.mjs", "package.json", "package-lock.json",
+                 "static_server.py"):
+        assert f"paddleface/web/{name}" in names, name
+    assert not any("node_modules" in n or n.endswith(".wasm") for n in names)
