@@ -358,9 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-images", action="store_true", help="skip decoding the JPEGs")
     p.set_defaults(func=cmd_validate_voc)
 
-    p = sub.add_parser("export", help="export for Paddle Inference, Paddle Lite or ONNX")
+    p = sub.add_parser("export", help="export for Paddle Inference, Paddle Lite, ONNX or the "
+                       "browser (web: a static page with onnxruntime-web)")
     p.add_argument("id", choices=sorted(REGISTRY), metavar="ID")
-    p.add_argument("--format", required=True, choices=["inference", "lite", "onnx"])
+    p.add_argument("--format", required=True, choices=["inference", "lite", "onnx", "web"])
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--input-size", type=parse_size, default=None,
                    help="WxH (default: the model's size; the any-size models: dynamic for "

@@ -1,5 +1,6 @@
 """The HTTP service: ``POST /detect``, PaddleHub's ``POST /predict/<module>``, ``GET /models``,
-``GET /healthz``, the try-it page at ``/`` and FastAPI's OpenAPI docs at ``/docs``."""
+``GET /healthz``, the try-it page at ``/``, each model's in-browser page at ``/web/<id>/``
+(:mod:`paddleface.serve.web`) and FastAPI's OpenAPI docs at ``/docs``."""
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..registry import REGISTRY
 from .inputs import RequestError, decode_base64_image, decode_upload
 from .models import HUB_MODULES, DetectorPool, hub_protocol
+from .web import add_web_routes
 
 PAGE = Path(__file__).with_name("page.html")
 CONFIG_ENV = "PADDLEFACE_SERVE_CONFIG"  # how `paddleface serve --workers N` configures each worker
@@ -391,6 +393,8 @@ def create_app(config: Optional[ServeConfig] = None) -> FastAPI:
     def healthz():
         return {"status": "ok", "pid": os.getpid(), "loaded": pool.loaded(),
                 "uptime_s": round(time.time() - started, 1)}
+
+    add_web_routes(app)  # /web/<id>/: the model's web export, cross-origin isolated
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
