@@ -58,7 +58,8 @@ def test_defaults_are_cfg_re50_and_backbone_loads_from_either_file(small_tree, i
     state, pdparams, weights = imagenet_like
     # Paddle's own layout (paddle.vision.models.resnet50's ImageNet .pdparams)
     t = Trainer(_cfg(small_tree, tmp_path, pretrained=f"backbone:{pdparams}"))
-    assert (t.epochs, t.batch_size, t.milestones, t.size, t.lr) == (100, 24, (70, 90), (840, 840), 1e-3)
+    assert (t.epochs, t.batch_size, t.milestones, t.size, t.lr) == \
+        (100, 24, (70, 90), (840, 840), 1e-3)
     assert t.init_note == f"ImageNet backbone {pdparams}"
     _body_equals(t.net, state)
     # the record's torchvision file under $PADDLEFACE_WEIGHTS, through x2paddle

@@ -141,7 +141,8 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
                 src = download(replace(record, checkpoint=record.backbone))
         params = read_weights_file(str(src))
         # the classifier is not part of the detector (torchvision's IntermediateLayerGetter)
-        params = {record.backbone_prefix + k: v for k, v in params.items() if not k.startswith("fc.")}
+        params = {record.backbone_prefix + k: v for k, v in params.items()
+                  if not k.startswith("fc.")}
         own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
         expected = {k: own[k] for k in own if k.startswith(record.backbone_prefix)}
         check_state_dict(f"{record.id} backbone", src, params, expected)
