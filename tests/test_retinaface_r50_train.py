@@ -83,6 +83,7 @@ def test_backbone_download_is_checked_and_offline_says_where_to_put_it(small_tre
         Trainer(_cfg(small_tree, tmp_path, pretrained="backbone"))
     assert "resnet50-0676ba61.pth" in str(e.value)
     assert str(tmp_path / "empty" / "torchvision") in str(e.value)
+    assert str(e.value).endswith("or pass --pretrained backbone:FILE")
 
 
 def test_a_mobilenet_backbone_file_is_refused(shared, small_tree, tmp_path):

@@ -138,7 +138,8 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
             src = Path(env) / record.backbone.path if env else None
             if src is None or not src.is_file():
                 from dataclasses import replace
-                src = download(replace(record, checkpoint=record.backbone))
+                src = download(replace(record, checkpoint=record.backbone),
+                               instead="pass --pretrained backbone:FILE")
         params = read_weights_file(str(src))
         # the classifier is not part of the detector (torchvision's IntermediateLayerGetter)
         params = {record.backbone_prefix + k: v for k, v in params.items()
