@@ -263,6 +263,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=20, help="untimed runs before the timed ones")
     ap.add_argument("--image", default=None)
+    ap.add_argument("--workdir", help="keep the exported files in WORKDIR/MODEL and reuse them "
+                                      "(big models: the exports take minutes)")
     ap.add_argument("--worker", nargs=4, metavar=("ENGINE", "MODEL", "THREADS", "DIR"))
     args = ap.parse_args()
     shared = Path(os.environ.get("PADDLEFACE_SHARED", ROOT.parent / "shared"))
@@ -281,8 +283,12 @@ def main():
         default = DETECTOR_ENGINE[choose_engine(get_record(model), "cpu")[0]]
         engines = list(dict.fromkeys([default] + args.engines))
         with tempfile.TemporaryDirectory() as tmp:
+            if args.workdir:  # keep the exports; a folder that has them is not converted again
+                tmp = str(Path(args.workdir) / model)
+                Path(tmp).mkdir(parents=True, exist_ok=True)
             d = Path(tmp)
-            unavailable = convert(model, d, engines, image)
+            unavailable = ({} if (d / "reference.npz").is_file() and args.workdir
+                           else convert(model, d, engines, image))
             for threads in args.threads:
                 todo = [e for e in engines if e not in unavailable
                         and (e != "lite-x86" or threads == args.threads[0])]
