@@ -56,6 +56,8 @@ class TrainConfig:
     device: Optional[str] = None
     log_dir: Optional[str] = None
     ids: Optional[List[str]] = field(default=None, repr=False)  # restrict the training images
+    quiet: bool = False  # no progress inside an epoch (the per-epoch line stays)
+    progress_interval: float = 30.0  # seconds between progress lines when stderr is no terminal
 
 
 def read_faces(voc: VOCFaceDataset, index: int, record: ModelRecord):
@@ -159,14 +161,13 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
 
 def read_weights_file(path: str) -> Dict[str, np.ndarray]:
     """A ``.pdparams`` file, or a PyTorch checkpoint through the x2paddle import."""
-    from ..weights import (PADDLE_SUFFIXES, convert_with_x2paddle, read_paddle_state,
-                           read_torch_state_dict)
+    from ..weights import PADDLE_SUFFIXES, import_torch_params, read_paddle_state
     p = Path(path)
     if not p.is_file():
         raise PaddleFaceError(f"{p}: no such weights file")
     if p.suffix in PADDLE_SUFFIXES:
         return {k: np.asarray(v) for k, v in read_paddle_state(p).items()}
-    return convert_with_x2paddle(read_torch_state_dict(p))
+    return import_torch_params(p)
 
 
 def _sublayers_under(net, prefixes):
@@ -371,17 +372,18 @@ class Trainer:
         return bool(every) and epoch % every == 0 or epoch + 1 == self.epochs
 
     def train(self) -> Dict:
-        from tqdm import tqdm
+        from .progress import EpochProgress
         self.net.train()
         last_epoch = self.start_epoch - 1
         for epoch in range(self.start_epoch, self.epochs):
             self.epoch = epoch
             loader = self._loader(epoch)
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                       disable=self.rank != 0 or not sys.stderr.isatty())
+            progress = EpochProgress(f"epoch {epoch + 1}/{self.epochs}", len(self.train_set.voc),
+                                     enabled=self.rank == 0 and not self.cfg.quiet,
+                                     interval=self.cfg.progress_interval)
             t0, seen, losses, lrs = time.time(), 0, [], []
             check = self._check_loss(epoch)
-            for batch in bar:
+            for batch in loader:
                 lrs.append(self.optimizer.get_lr())
                 value, terms = train_step(self.model, self.record, self.optimizer, batch,
                                           self.scaler, check)
@@ -396,10 +398,10 @@ class Trainer:
                     self._log(f"train/loss_{k}", v, self.step)
                 self._log("train/lr", self.optimizer.get_lr(), self.step)
                 self._log("train/images_per_s", rate, self.step)
-                bar.set_postfix(loss=f"{value:.3f}", lr=f"{self.optimizer.get_lr():.2g}",
-                                img_s=f"{rate:.0f}")
+                progress.update(batch[0].shape[0] * self.world, value, self.optimizer.get_lr())
                 if self.cfg.max_iters and self.step >= self.cfg.max_iters:
                     break
+            progress.close()
             if not self.lr_per_iteration:
                 self.scheduler.step()
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
