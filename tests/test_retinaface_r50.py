@@ -49,6 +49,17 @@ def r50_pdparams(r50_pth) -> Path:
     return out
 
 
+def test_the_torch_free_import_equals_torch_and_x2paddle(r50_pth, tmp_path):
+    """The release is not reachable, so its synthetic stand-in takes the torch-free check."""
+    import paddle
+    from paddleface.torch_import import paddle_params_from_pth
+    from paddleface.weights import convert_with_x2paddle, read_torch_state_dict
+    ours, theirs = tmp_path / "ours.pdparams", tmp_path / "torch.pdparams"
+    paddle.save(paddle_params_from_pth(r50_pth), str(ours))
+    paddle.save(convert_with_x2paddle(read_torch_state_dict(r50_pth)), str(theirs))
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
 @pytest.fixture(scope="session")
 def r50_detectors(r50_pdparams):
     from paddleface.detector import FaceDetector
