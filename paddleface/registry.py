@@ -155,6 +155,9 @@ class ModelRecord:
     # (ulfd-rfb-320, ulfd-slim-320, rfb-lm; the other ids keep that order until a measurement
     # says otherwise); auto takes the first one installed ("inference": with oneDNN).
     cpu_engines: Tuple[str, ...] = ("onnxruntime", "inference")
+    # precision="int8" (ONNX Runtime static quantisation) is offered: it was faster than fp32
+    # here and cost little AP (bench/latency.py, docs/cpu-speed.md)
+    int8_cpu: bool = False
 
     def build(self):
         """A freshly initialised network (train mode)."""
