@@ -44,19 +44,22 @@ def conv_macs(model_path: Path, shape):
     dims = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
             for vi in list(model.graph.value_info) + list(model.graph.output)}
     inits = {i.name: list(i.dims) for i in model.graph.initializer}
-    macs, conv_of = {}, {}
+    macs, conv_of, shapes = {}, {}, {}
     for n in model.graph.node:
         if n.op_type == "Conv" and n.output[0] in dims:
             w = inits[n.input[1]]
             o = dims[n.output[0]]
             macs[n.output[0]] = int(o[1] * o[2] * o[3] * w[1] * w[2] * w[3])
             conv_of[n.output[0]] = n.output[0]
+            groups = next((a.i for a in n.attribute if a.name == "group"), 1)
+            shapes[n.output[0]] = (f"{w[2]}x{w[3]} {w[1] * groups}->{w[0]}"
+                                   f"{' dw' if groups > 1 else ''} @{o[3]}x{o[2]}")
         elif n.op_type in FUSED_INTO_CONV:
             for i in n.input:
                 if i in conv_of:
                     conv_of[n.output[0]] = conv_of[i]
                     break
-    return conv_of, macs
+    return conv_of, macs, shapes
 
 
 def worker(model: str, threads: int, runs: int, level: str, image: str) -> None:
@@ -67,7 +70,7 @@ def worker(model: str, threads: int, runs: int, level: str, image: str) -> None:
     det = FaceDetector(model, device="cpu", engine="onnxruntime", threads=threads)
     x = det.prepare(read_image(image)).tensor[None]
     path = det.engine.path
-    conv_of, conv_mac = conv_macs(path, x.shape)
+    conv_of, conv_mac, conv_shape = conv_macs(path, x.shape)
     levels = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
               "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
               "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}
@@ -119,7 +122,8 @@ def worker(model: str, threads: int, runs: int, level: str, image: str) -> None:
                       "gmac_found": sum(macs.values()) / 1e9,
                       "by_type": {k: [v / n_runs / 1000, type_macs[k] / 1e9]
                                   for k, v in by_type.items()},
-                      "by_node": sorted(([k, node_type[k], v / n_runs / 1000, macs.get(k, 0) / 1e9]
+                      "by_node": sorted(([conv_shape.get(conv_of.get(k), k), node_type[k],
+                                          v / n_runs / 1000, macs.get(k, 0) / 1e9]
                                          for k, v in by_node.items()), key=lambda r: -r[2])}))
 
 
@@ -161,7 +165,8 @@ def main():
         print(f"slowest nodes:")
         for node, op, ms, gmac in res["by_node"][:args.top]:
             rate = f"{gmac / ms * 1000:6.1f} GMAC/s" if gmac else ""
-            print(f"  {node[:40]:40} {op:20} {ms:7.3f} ms {gmac:6.3f} GMAC {rate}")
+            print(f"  {node[:32]:32} {op:14} {ms:7.3f} ms {ms / res['kernel_ms']:6.1%} "
+                  f"{gmac:6.3f} GMAC {rate}")
     print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
 
 
