@@ -258,7 +258,7 @@ def _detect_video(detect, path, drawn: Optional[Path]) -> dict:
 def cmd_models(args) -> int:
     from .engine import choose_engine
     from .weights import weights_available
-    rows = [("id", "params", "GMACs", "input", "landmarks", "weights", "licence", "CPU engine")]
+    rows = [("id", "params", "GMACs", "input", "landmarks", "weights", "licence", "CPU engine", "int8")]
     reasons = {}
     for r in REGISTRY.values():
         engine, why = choose_engine(r, "cpu")
@@ -270,7 +270,8 @@ def cmd_models(args) -> int:
                      f"{r.flops / 1e9:.3f}@{r.flops_input[0]}x{r.flops_input[1]}", inp,
                      "yes" if r.landmarks else "no",
                      {"none": "not published"}.get(weights_available(r), weights_available(r) or "download"),
-                     r.checkpoint.license if r.checkpoint else "-", engine))
+                     r.checkpoint.license if r.checkpoint else "-", engine,
+                     "yes" if r.int8_cpu else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())

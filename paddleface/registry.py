@@ -229,7 +229,7 @@ _LM_PRE = Preprocess("BGR", (104.0, 117.0, 123.0), 1.0, "long_side", long_side=6
 
 
 def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
-                 sha: str, ap: Dict) -> ModelRecord:
+                 sha: str, ap: Dict, int8_cpu: bool = False) -> ModelRecord:
     # train.py of ULFD: 200 epochs, multi-step at 95 and 150, lr 1e-2, batch 24
     recipe = TrainRecipe(200, (95, 150), 1e-2, 24, (w, h), "ulfd", match_iou=0.35,
                          iou_eps=1e-5, neg_pos_ratio=3, loc_weight=1.0, voc_box_offset=-1.0,
@@ -243,7 +243,7 @@ def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
         checkpoint=Checkpoint(f"ulfd/{fname}", _ULFD_URL + fname, sha, "MIT",
                               "Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"),
         landmarks=False, params=params, flops=flops, flops_input=(w, h), published_ap=ap,
-        train=recipe)
+        train=recipe, int8_cpu=int8_cpu)
 
 
 # Face-Detector-1MB's data/config.py: 250 epochs, decay at 190 and 220, lr 1e-3, batch 32,
@@ -360,7 +360,7 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                  _published("ulfd-slim-640")),
     _ulfd_record("ulfd-rfb-320", True, 320, 240, 281_100, 100_418_560,
                  "c722b4427cc71642768baef6e15c659931b56f07425e5d2b0ec033ad41b145b3",
-                 _published("ulfd-rfb-320")),
+                 _published("ulfd-rfb-320"), int8_cpu=True),
     _ulfd_record("ulfd-rfb-640", True, 640, 480, 281_100, 399_157_760,
                  "bf34512b1a93dc234178e8a701ecf25c6afddf335a3226accf62982536e160b5",
                  _published("ulfd-rfb-640")),
