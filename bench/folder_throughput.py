@@ -12,7 +12,9 @@ printed apart. The bound is N x the single-process engine rate: ``FaceDetector.d
 photos already decoded, in this process, with the engine threads a job's worker gets
 (cores // N: 2 for one process here, 1 for two). The rounds interleave the N
 values (and the bound) so a load change on the shared machine hits each alike; the best
-round of each is kept. The load average is printed.
+round of each is kept. The load average is printed. Decoding (one thread, alone) is timed
+too: the photos must be decoded by the same cores, so the last line gives the ceiling that
+decoding leaves, cores / (detect time + decode time) per photo.
 """
 import argparse
 import os
@@ -61,6 +63,16 @@ def engine_rate(model: str, folder: Path, threads: int, limit: int = 200) -> flo
     return len(photos) / (time.perf_counter() - t0)
 
 
+def decode_rate(folder: Path, limit: int = 200) -> float:
+    """Photos per second of decoding alone (``read_image``, one thread)."""
+    from paddleface.image_io import read_image
+    paths = sorted(folder.rglob("*.jpg"))[:limit]
+    t0 = time.perf_counter()
+    for p in paths:
+        read_image(str(p))
+    return len(paths) / (time.perf_counter() - t0)
+
+
 def job_rate(model: str, folder: Path, workers: int):
     """(images/s from the first result to the last, seconds before the first result)."""
     from paddleface.batch.job import run_folder_job
@@ -99,10 +111,13 @@ def main():
         best = {}
         threads = sorted({worker_threads(n, None) for n in args.workers})
         for rnd in range(args.rounds):
-            order = [f"engine@{t}" for t in threads] + list(args.workers)
+            order = [f"engine@{t}" for t in threads] + ["decode"] + list(args.workers)
             order = order[rnd % len(order):] + order[:rnd % len(order)]
             for what in order:
-                if isinstance(what, str):
+                if what == "decode":
+                    r = decode_rate(folder)
+                    best["decode"] = max(best.get("decode", 0), r)
+                elif isinstance(what, str):
                     r = engine_rate(args.model, folder, int(what.split("@")[1]))
                     best[what] = max(best.get(what, 0), r)
                 else:
@@ -118,6 +133,12 @@ def main():
             t = worker_threads(n, None)
             one = best[f"engine@{t}"]
             print(f"{n:9d} {t:7d} {r:9.1f} {startup:10.1f} {n * one:10.1f} {r / (n * one):6.2f}")
+        cores = os.cpu_count() or 1
+        per_photo = 1 / best["engine@1"] + 1 / best["decode"]
+        print(f"decoding alone: {best['decode']:.1f} photos/s; a photo costs "
+              f"{1000 / best['engine@1']:.2f} ms of detect() + {1000 / best['decode']:.2f} ms "
+              f"of decoding, so {cores} cores can do at most {cores / per_photo:.1f} photos/s "
+              f"({cores / per_photo / (cores * best['engine@1']):.2f} of {cores} x engine)")
         for t in threads:
             print(f"engine alone (1 process, {t} thread(s), decoded photos): "
                   f"{best[f'engine@{t}']:.1f} images/s")

@@ -113,3 +113,33 @@ def test_int8_finds_the_faces_fp32_finds(shared, get_detector):
         # every fp32 face has an int8 face within a few pixels
         near = [np.abs(b - box).max(axis=1).min() < 0.15 * (box[2] - box[0]) + 3 for box in a]
         assert np.mean(near) >= 0.9, name
+
+
+@pytest.mark.skipif(not INT8_IDS, reason="no model offers int8 (none was faster here)")
+def test_eval_and_export_in_int8_keep_their_own_folder(shared, tmp_path, monkeypatch, capsys):
+    model = INT8_IDS[0]
+    images = tmp_path / "val"
+    images.mkdir()
+    event = sorted((shared / "widerface/val/images").iterdir())[0]
+    (images / event.name).symlink_to(event)
+    calib = tmp_path / "calib.txt"
+    calib.write_text("\n".join(str(p) for p in sorted((shared / "images").glob("*.jpg"))[:8]))
+    monkeypatch.chdir(tmp_path)
+    base = ["eval", model, "--images", str(images), "--gt", str(shared / "widerface/ground_truth"),
+            "--subset", "--device", "cpu", "--threads", "1"]
+    assert main(base) == 0
+    assert main(base + ["--precision", "int8", "--calib-images", str(calib)]) == 0
+    folders = sorted(p.name for p in (tmp_path / "output/eval" / model).iterdir())
+    assert len(folders) == 2 and any(f.startswith("onnxruntime-int8-") for f in folders)
+    int8_dir = next(tmp_path.glob(f"output/eval/{model}/onnxruntime-int8-*"))
+    assert json.loads((int8_dir / "manifest.json").read_text())["precision"] == "int8"
+    assert main(base + ["--precision", "int8"]) == 2  # no photos named
+    assert "calibrat" in capsys.readouterr().err
+    out = tmp_path / "exported"
+    assert main(["export", model, "--format", "onnx", "--out", str(out), "--precision", "int8",
+                 "--calib-images", str(calib)]) == 0
+    info = json.loads((out / "deploy.json").read_text())["export"]
+    assert "model_int8.onnx" in info["files"] and (out / "model_int8.onnx").is_file()
+    assert info["int8_onnx_bytes"] < (out / "model.onnx").stat().st_size / 2
+    assert main(["export", model, "--format", "inference", "--out", str(tmp_path / "x"),
+                 "--precision", "int8", "--calib-images", str(calib)]) == 2
