@@ -87,6 +87,7 @@ def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str
             raise PaddleFaceError("precision 'int8' quantises the export of a weights file; a "
                                   "network given in memory runs in fp32")
         engine, why = "onnxruntime", "precision 'int8' runs the ONNX Runtime int8 model"
+    elif engine == "auto":
         engine, why = choose_engine(record, device, weights_path is not None)
     elif engine != "dygraph" and weights_path is None:
         raise PaddleFaceError(f"engine {engine!r} exports the network from its weights file; "

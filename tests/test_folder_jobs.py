@@ -58,6 +58,7 @@ def test_workers_give_the_faces_of_detect_and_a_rerun_resumes(photos, tmp_path, 
         assert faces_of(out, rel) == want, rel
     merged = json.loads((tmp_path / "all.json").read_text())
     assert len(merged["images"]) == 5 and merged["settings"]["model"] == "ulfd-rfb-320"
+    assert merged["settings"]["engine"] == det.engine.name == "onnxruntime"  # engine="auto"
     # a rerun skips what is done; a lost result is made again
     result_path(out, Path("13.jpg")).unlink()
     assert main(args + ["--workers", "2"]) == 1
