@@ -259,9 +259,10 @@ _MNET_BACKBONE = Checkpoint("retinaface/mobilenetV1X0.25_pretrain.tar",
 
 def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: Checkpoint,
                params: int, flops: int, ap: Dict, onednn_skip_passes: Tuple[str, ...] = (),
-               recipe: TrainRecipe = _LM_RECIPE, backbone: Optional[Checkpoint] = None
-               ) -> ModelRecord:
+               recipe: TrainRecipe = _LM_RECIPE, backbone: Optional[Checkpoint] = None,
+               int8_cpu: bool = False) -> ModelRecord:
     return ModelRecord(onednn_skip_passes=onednn_skip_passes, train=recipe, backbone=backbone,
+                       int8_cpu=int8_cpu,
                        backbone_prefix="body." if backbone else "",
         id=name, description=description, builder=builder, priors=priors, preprocess=_LM_PRE,
         detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=ckpt, landmarks=True,
@@ -363,12 +364,12 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                  _published("ulfd-rfb-320"), int8_cpu=True),
     _ulfd_record("ulfd-rfb-640", True, 640, 480, 281_100, 399_157_760,
                  "bf34512b1a93dc234178e8a701ecf25c6afddf335a3226accf62982536e160b5",
-                 _published("ulfd-rfb-640")),
+                 _published("ulfd-rfb-640"), int8_cpu=True),
     _lm_record("slim-lm", "Face-Detector-1MB slim with 5 landmarks, any input size",
                _tiny_lm(False), _TINY_LM_PRIORS,
                _fd1mb("slim_Final.pth",
                       "76cdb587b2cf5f91b3836b66a652a0f7a91891758cd4fb0b07e4b7527af1c651"),
-               348_032, 347_317_760, _published("slim-lm")),
+               348_032, 347_317_760, _published("slim-lm"), int8_cpu=True),
     _lm_record("rfb-lm", "Face-Detector-1MB RFB with 5 landmarks, any input size",
                _tiny_lm(True), _TINY_LM_PRIORS,
                _fd1mb("RBF_Final.pth",
