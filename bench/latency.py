@@ -1,7 +1,7 @@
 """Latency of one graph on every CPU engine, as ratios to the default (engine="auto") one.
 
     python bench/latency.py [--models ID ... | all] [--threads 1 2]
-        [--engines ...] [--runs 300] [--rounds 3]
+        [--engines ...] [--runs 300] [--rounds 3] [--warmup 20]
 
     # every id at its default input, ONNX Runtime only, fp32 beside int8:
     python bench/latency.py --models all --engines onnxruntime onnxruntime-int8 --threads 1
@@ -11,21 +11,22 @@ ONNX Runtime and OpenCV DNN our paddle2onnx export, ncnn that export converted b
 that export converted by MNNConvert, Paddle Lite x86 the .nb of the same weights, dygraph the
 network itself; "onnxruntime-int8" is the int8 QDQ model ``precision="int8"`` runs (calibrated
 on the shared photos other than the bench photo). Every model runs at its default input for
-the bench photo (crowd.jpg, 1600x898): the fixed-size ones at their size, the any-size ones at
-long side 640 (640x359), the letterboxed ones at the letterbox (640x368 for blazeface-640).
-"GMAC" counts the convolutions' multiply-accumulates at that input (paddleface.profile);
-"GMAC/s" divides them by the network's fastest-round median wall time, "/CPU-s" by its CPU
-time per run (time.process_time; with 1 thread it is immune to other processes taking the
-core, with more it also counts ONNX Runtime's spinning threads). Ids without published weights
-run a freshly initialised network (speed does not depend on the values).
+the bench photo (crowd.jpg, 1600x898): the fixed-size ones at their size, the any-size ones
+(e.g. rfb-lm, retinaface-r50) at long side 640 (640x359), the letterboxed ones at the
+letterbox (640x368 for blazeface-640). "GMAC" counts the convolutions' multiply-accumulates at
+that input (paddleface.profile); "GMAC/s" divides them by the network's fastest-round median
+wall time, "/CPU-s" by its CPU time per run (time.process_time; with 1 thread it is immune to
+other processes taking the core, with more it also counts ONNX Runtime's spinning threads).
+Ids without published weights run a freshly initialised network (speed does not depend on
+the values).
 The engines besides Paddle and ONNX Runtime are benchmark extras: bench/requirements.txt.
 
-Each (model, engine, threads) runs in its own process: the median of --runs runs after 20
-warm-up runs. The engines run in interleaved rounds (the order rotating each round), so a
-load change on a shared machine hits every engine alike; the table keeps each engine's
-fastest round and the median over rounds of its ratio to the default engine in the same
-round. "e2e" is the whole detection of the decoded photo with paddleface's numpy pre- and
-post-processing (the same for every engine); "diff" is the largest absolute output
+Each (model, engine, threads) runs in its own process: the median of --runs runs after --warmup
+(20) warm-up runs. The engines run in interleaved rounds (the order rotating each round), so a
+load change on a shared machine hits every engine alike; the table keeps each engine's fastest
+round and the median over rounds of its ratio to the default engine in the same round. "e2e" is
+the whole detection of the decoded photo with paddleface's numpy pre- and post-processing (the
+same for every engine); "diff" is the largest absolute output
 difference from the dygraph network. Lite's Python API sets no thread count (its x86
 kernels choose), so Lite is listed once, under the first thread count.
 """
@@ -159,9 +160,13 @@ def split_outputs(outs):
     return loc, conf, next((o for o in outs if o.shape[-1] == 10), None)
 
 
-def median_ms(fn, runs, warmup=20, cpu=None):
+WARMUP = 20  # runs before timing (--warmup; fewer for the big models on a loaded machine)
+
+
+def median_ms(fn, runs, warmup=None, cpu=None):
     """Median wall ms of ``fn`` over ``runs``; with ``cpu`` (a list) also appends the mean
     CPU ms per run of this process."""
+    warmup = WARMUP if warmup is None else warmup
     for _ in range(warmup):
         fn()
     times = []
@@ -204,7 +209,7 @@ def worker(engine, model, threads, d: Path, runs, image):
                            rec.priors.variances, rec.detection, p.to_pixels)
     cpu = []
     net_ms = median_ms(lambda: run(x), runs, cpu=cpu)
-    e2e_ms = median_ms(detect, max(20, runs // 3))
+    e2e_ms = median_ms(detect, max(min(20, runs), runs // 3))
     print(json.dumps({"net": net_ms, "cpu": cpu[0], "e2e": e2e_ms, "diff": diff,
                       "faces": len(detect()[1])}))
 
@@ -313,11 +318,16 @@ def main():
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=20, help="untimed runs before the timed ones")
     ap.add_argument("--image", default=None)
+    ap.add_argument("--workdir", help="keep the exported files in WORKDIR/MODEL and reuse them "
+                                      "(big models: the exports take minutes)")
     ap.add_argument("--worker", nargs=4, metavar=("ENGINE", "MODEL", "THREADS", "DIR"))
     args = ap.parse_args()
     shared = Path(os.environ.get("PADDLEFACE_SHARED", ROOT.parent / "shared"))
     image = args.image or str(shared / "images" / "crowd.jpg")
+    global WARMUP
+    WARMUP = args.warmup
     if args.worker:
         e, m, t, d = args.worker
         return worker(e, m, int(t), Path(d), args.runs, image)
@@ -332,8 +342,12 @@ def main():
         default = DETECTOR_ENGINE[choose_engine(get_record(model), "cpu")[0]]
         engines = list(dict.fromkeys([default] + args.engines))
         with tempfile.TemporaryDirectory() as tmp:
+            if args.workdir:  # keep the exports; a folder that has them is not converted again
+                tmp = str(Path(args.workdir) / model)
+                Path(tmp).mkdir(parents=True, exist_ok=True)
             d = Path(tmp)
-            unavailable = convert(model, d, engines, image)
+            unavailable = ({} if (d / "reference.npz").is_file() and args.workdir
+                           else convert(model, d, engines, image))
             for threads in args.threads:
                 todo = [e for e in engines if e not in unavailable
                         and (e != "lite-x86" or threads == args.threads[0])]
@@ -343,6 +357,7 @@ def main():
                     order = todo[rnd % len(todo):] + todo[:rnd % len(todo)]
                     for e in order:
                         r = subprocess.run([sys.executable, __file__, "--runs", str(args.runs),
+                                            "--warmup", str(args.warmup),
                                             "--image", image, "--worker", e, model,
                                             str(threads), tmp], capture_output=True, text=True)
                         if r.returncode != 0:
@@ -353,7 +368,8 @@ def main():
                 size = model_size(model, image)
                 label = model if get_record(model).preprocess.resize == "fixed" \
                     else f"{model}@{size[0]}x{size[1]}"
-                gmac = json.loads((d / "gmac.json").read_text())
+                gmac = (json.loads((d / "gmac.json").read_text()) if (d / "gmac.json").is_file()
+                        else float("nan"))  # a --workdir of an older version of this bench
                 base = results.get(default, [])
                 for e in engines:
                     thr = "-" if e == "lite-x86" else str(threads)
