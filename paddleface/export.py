@@ -234,7 +234,9 @@ def _export_lite(record, wpath: Path, out: Path, size, x, ref, int8: bool,
     report = {"max_abs_diff": _max_diff(outs, ref), "nb_bytes": sizes,
               "files": sorted(f"{k}.nb" for k in sizes), "arm_tested": False,
               "calibration_images": tool.get("calibration_images", 0),
-              "folded_bias_reshapes": tool["folded_bias_reshapes"]}
+              "folded_bias_reshapes": tool["folded_bias_reshapes"],
+              # program bytes as opt wrote them and after lite_tool's rewrite (shrink_nb)
+              "nb_program_bytes": tool["nb_program_bytes"]}
     # int8 outputs differ from fp32 by design: reported, judged by AP (bench/lite_int8.py)
     for variant in ("model_x86_int8_weights", "model_x86_int8"):
         if variant in sizes:

@@ -12,11 +12,15 @@ the ARM files need (deploy/lite/arm_kernels.txt, build_arm.sh). ``--int8`` adds
 ``model_{x86,arm}_int8_weights.nb`` (opt's int8 weight quantization: int8 storage, fp32
 compute); ``--calib`` adds ``model_{x86,arm}_int8.nb``
 (post-training quantization calibrated on the given images: int8 weights and activations).
+Every .nb is then rewritten smaller (``shrink_nb``, deploy/lite/nb_format.py): the program
+opt wrote, without the attribute fields and attributes the runtime does not read, with shared
+strings; an x86 file is kept rewritten only if it gives outputs equal to opt's file.
 ``run`` executes a .nb file with Lite's MobileConfig predictor (its Python API sets no thread
 count: Lite's x86 kernels pick their own).
 """
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -25,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nb_format  # noqa: E402
 
 # Attributes Lite's ops do not read (framework and quantization-tool bookkeeping; opt derives
 # the int8 scales it needs from the quant ops), and attributes whose value is Lite's default.
@@ -165,10 +171,47 @@ def arm_kernel_lines(record_dir: Path) -> list:
     return [f"{k} {src} {op_src[k.split(',')[0]]}" for k, src in zip(kernels, kernel_srcs)]
 
 
+def predict(nb: Path, x: np.ndarray, n_outputs: int) -> list:
+    from paddlelite.lite import MobileConfig, create_paddle_predictor
+    cfg = MobileConfig()
+    cfg.set_model_from_file(str(nb))
+    predictor = create_paddle_predictor(cfg)
+    predictor.get_input(0).from_numpy(x)
+    predictor.run()
+    return [np.array(predictor.get_output(i).numpy()) for i in range(n_outputs)]
+
+
+def shrink_nb(nb: Path, probe: np.ndarray = None, n_outputs: int = 2) -> dict:
+    """Rewrite opt's ``nb`` with a smaller program (``nb_format.shrink_program``); parameters
+    are kept byte for byte. With ``probe`` (an input, for an x86 file) the rewritten file must
+    give outputs equal to opt's file, else opt's file is kept. Returns the program bytes
+    before and after."""
+    header, program, params = nb_format.split_nb(nb.read_bytes())
+    shrunk = nb_format.shrink_program(nb_format.decode(program))
+    new = nb_format.encode(shrunk)
+    if nb_format.decode(new) != shrunk:
+        raise SystemExit(f"lite_tool: the rewritten program of {nb} does not read back")
+    tmp = nb.with_name(nb.stem + ".rewritten.nb")
+    tmp.write_bytes(nb_format.join_nb(header, new, params))
+    if probe is not None:
+        same = all(np.array_equal(a, b) for a, b in zip(predict(nb, probe, n_outputs),
+                                                        predict(tmp, probe, n_outputs)))
+        if not same:
+            tmp.unlink()
+            print(f"lite_tool: the rewritten {nb.name} computes other outputs; opt's file kept",
+                  file=sys.stderr)
+            return {"program_opt": len(program), "program": len(program)}
+    os.replace(tmp, nb)
+    return {"program_opt": len(program), "program": len(new)}
+
+
 def run_opt(prefix: Path, place: str, out: Path, weight_int8: bool = False,
-            arm_kernels: set = None) -> int:
-    """opt to ``out``.nb; for ARM, the kernels the file needs are added to ``arm_kernels``
-    (build_arm.sh builds the ARM runtime with a listed set of kernels only)."""
+            arm_kernels: set = None, probe: np.ndarray = None, n_outputs: int = 2,
+            programs: dict = None) -> int:
+    """opt to ``out``.nb, then ``shrink_nb`` (``probe``: an input that checks the rewrite of an
+    x86 file; the program bytes go to ``programs``); for ARM, the kernels the file needs are
+    added to ``arm_kernels`` (build_arm.sh builds the ARM runtime with a listed set of kernels
+    only)."""
     from paddlelite.lite import Opt
     opt = Opt()
     opt.set_model_file(str(prefix) + ".pdmodel")
@@ -188,6 +231,9 @@ def run_opt(prefix: Path, place: str, out: Path, weight_int8: bool = False,
     nb = out.with_suffix(".nb")
     if not nb.is_file():
         raise SystemExit(f"lite_tool: opt did not write {nb}")
+    bytes_ = shrink_nb(nb, probe if place == "x86" else None, n_outputs)
+    if programs is not None:
+        programs[out.name] = bytes_
     return nb.stat().st_size
 
 
@@ -213,16 +259,19 @@ def export(args):
     # the folded biases ("Broadcast dimension mismatch"); only opt gets the tidied program.
     for suffix in (".pdmodel", ".pdiparams"):
         shutil.copyfile(work / f"traced{suffix}", out / f"model{suffix}")
-    written = {}
+    written, programs = {}, {}
     kernels = set()
+    # checks the rewrite of each x86 file (shrink_nb)
+    check = dict(probe=np.random.default_rng(0).normal(size=(1, 3, h, w)).astype(np.float32),
+                 n_outputs=3 if record.landmarks else 2, programs=programs)
     for place in ("x86", "arm"):
         needs = kernels if place == "arm" else None
         written[f"model_{place}"] = run_opt(work / "model", place, out / f"model_{place}",
-                                            arm_kernels=needs)
+                                            arm_kernels=needs, **check)
         if args.int8:
             written[f"model_{place}_int8_weights"] = run_opt(
                 work / "model", place, out / f"model_{place}_int8_weights", weight_int8=True,
-                arm_kernels=needs)
+                arm_kernels=needs, **check)
     report = {"paddle": paddle.__version__, "folded_bias_reshapes": folded}
     if args.calib:
         tidy_for_lite(str(work / "traced"), str(work / "folded"), strip=False)
@@ -233,11 +282,12 @@ def export(args):
             tidy_for_lite(str(work / f"quantized_{place}"), str(work / f"tidy_{place}"))
             written[f"model_{place}_int8"] = run_opt(
                 work / f"tidy_{place}", place, out / f"model_{place}_int8",
-                arm_kernels=kernels if place == "arm" else None)
+                arm_kernels=kernels if place == "arm" else None, **check)
     shutil.rmtree(work, ignore_errors=True)
     # what the ARM files need from the runtime, in deploy/lite/arm_kernels.txt's format
     (out / "arm_kernels.txt").write_text("".join(f"{k}\n" for k in sorted(kernels)))
     report["nb_bytes"] = written
+    report["nb_program_bytes"] = programs
     print(json.dumps(report))
 
 
