@@ -374,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     register_eval(sub)
     from .serve.cli import register as register_serve
     register_serve(sub)
+    from .training.cli import register as register_train
+    register_train(sub)
+    from .datasets.prepare_wider import register as register_prepare
+    register_prepare(sub)
     return parser
 
 
@@ -386,7 +390,9 @@ def quiet_paddle() -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     quiet_paddle()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # as typed: `train` repeats it in its resume hint
     try:
         return args.func(args)
     except PaddleFaceError as e:
