@@ -12,7 +12,7 @@ from .image_io import as_bgr, read_image
 from .paddle_runtime import import_paddle
 from .postprocess import clip_boxes, postprocess
 from .preprocess import Prepared, prepare
-from .registry import DetectionProtocol, ModelRecord, get_record
+from .registry import DetectionProtocol, ModelRecord, Preprocess, get_record
 from .weights import UnreadableWeights, is_cache_entry, load_weights, resolve_weights
 
 import_paddle()  # a missing paddle is reported here, in one sentence naming the packages
@@ -148,8 +148,9 @@ class FaceDetector:
                  device: Optional[str] = None, score_threshold: Optional[float] = None,
                  nms_iou: Optional[float] = None, input_size: Optional[Tuple[int, int]] = None,
                  long_side: Optional[int] = -1, protocol: Optional[DetectionProtocol] = None,
-                 network=None, engine: str = "auto", threads: Optional[int] = None,
-                 preprocess=None, top_k: Optional[int] = None, keep_top_k: Optional[int] = None,
+                 network: Optional["paddle.nn.Layer"] = None, engine: str = "auto",
+                 threads: Optional[int] = None, preprocess: Optional[Preprocess] = None,
+                 top_k: Optional[int] = None, keep_top_k: Optional[int] = None,
                  max_input_pixels: Optional[int] = None, opencv_threads: Optional[int] = 1):
         self.record = get_record(model) if isinstance(model, str) else model
         check_settings(self.record, score_threshold, nms_iou, top_k, keep_top_k, input_size,
