@@ -196,7 +196,7 @@ def ap_of_ours(model_id, args, out_root) -> dict:
     ap = s.get("ap", s)
     proto = rec.evaluation
     return {"easy": ap["easy"], "medium": ap["medium"], "hard": ap["hard"],
-            "threshold": getattr(proto, "score_threshold", None), "lowest_score": None,
+            "threshold": proto.detection.score_threshold, "lowest_score": None,
             "seconds": round(time.time() - t, 1), "images": s.get("images")}
 
 
