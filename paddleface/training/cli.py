@@ -56,6 +56,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--amp", action="store_true", help="mixed precision (GPU)")
     p.add_argument("--device", default=None)
     p.add_argument("--log-dir", default=None, help="VisualDL folder (default: OUTPUT/vdl)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress inside an epoch (a bar with images/s and the loss on a "
+                        "terminal, otherwise a line every --progress-interval seconds)")
+    p.add_argument("--progress-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds between progress lines when stderr is not a terminal")
 
 
 def build_parser(prog: Optional[str] = None) -> argparse.ArgumentParser:

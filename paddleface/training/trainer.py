@@ -56,6 +56,8 @@ class TrainConfig:
     device: Optional[str] = None
     log_dir: Optional[str] = None
     ids: Optional[List[str]] = field(default=None, repr=False)  # restrict the training images
+    quiet: bool = False  # no progress inside an epoch (the per-epoch line stays)
+    progress_interval: float = 30.0  # seconds between progress lines when stderr is no terminal
 
 
 def read_faces(voc: VOCFaceDataset, index: int, record: ModelRecord):
@@ -123,8 +125,8 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
     """Initialise ``net``: "none", "upstream" (the converted release), "backbone" (the
     ImageNet backbone through the x2paddle import) or a weights file."""
     import paddle
-    from ..weights import (check_state_dict, convert_with_x2paddle, download, load_weights,
-                           read_torch_state_dict, resolve_weights)
+    from ..weights import (check_state_dict, download, import_torch_params, load_weights,
+                           resolve_weights)
     if spec == "none":
         return "upstream (torch-default) initialisation"
     if spec == "upstream" or (spec not in ("backbone",) and Path(spec).suffix != ""):
@@ -140,7 +142,7 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
         if src is None or not src.is_file():
             from dataclasses import replace
             src = download(replace(record, checkpoint=record.backbone))
-        params = convert_with_x2paddle(read_torch_state_dict(src))
+        params = import_torch_params(src)
         params = {record.backbone_prefix + k: v for k, v in params.items() if not k.startswith("fc.")}
         own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
         expected = {k: own[k] for k in own if k.startswith(record.backbone_prefix)}
@@ -153,14 +155,13 @@ def load_pretrained(net, record: ModelRecord, spec: str) -> str:
 
 def read_weights_file(path: str) -> Dict[str, np.ndarray]:
     """A ``.pdparams`` file, or a PyTorch checkpoint through the x2paddle import."""
-    from ..weights import (PADDLE_SUFFIXES, convert_with_x2paddle, read_paddle_state,
-                           read_torch_state_dict)
+    from ..weights import PADDLE_SUFFIXES, import_torch_params, read_paddle_state
     p = Path(path)
     if not p.is_file():
         raise PaddleFaceError(f"{p}: no such weights file")
     if p.suffix in PADDLE_SUFFIXES:
         return {k: np.asarray(v) for k, v in read_paddle_state(p).items()}
-    return convert_with_x2paddle(read_torch_state_dict(p))
+    return import_torch_params(p)
 
 
 def _sublayers_under(net, prefixes):
@@ -365,17 +366,18 @@ class Trainer:
         return bool(every) and epoch % every == 0 or epoch + 1 == self.epochs
 
     def train(self) -> Dict:
-        from tqdm import tqdm
+        from .progress import EpochProgress
         self.net.train()
         last_epoch = self.start_epoch - 1
         for epoch in range(self.start_epoch, self.epochs):
             self.epoch = epoch
             loader = self._loader(epoch)
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                       disable=self.rank != 0 or not sys.stderr.isatty())
+            progress = EpochProgress(f"epoch {epoch + 1}/{self.epochs}", len(self.train_set.voc),
+                                     enabled=self.rank == 0 and not self.cfg.quiet,
+                                     interval=self.cfg.progress_interval)
             t0, seen, losses, lrs = time.time(), 0, [], []
             check = self._check_loss(epoch)
-            for batch in bar:
+            for batch in loader:
                 lrs.append(self.optimizer.get_lr())
                 value, terms = train_step(self.model, self.record, self.optimizer, batch,
                                           self.scaler, check)
@@ -390,10 +392,10 @@ class Trainer:
                     self._log(f"train/loss_{k}", v, self.step)
                 self._log("train/lr", self.optimizer.get_lr(), self.step)
                 self._log("train/images_per_s", rate, self.step)
-                bar.set_postfix(loss=f"{value:.3f}", lr=f"{self.optimizer.get_lr():.2g}",
-                                img_s=f"{rate:.0f}")
+                progress.update(batch[0].shape[0] * self.world, value, self.optimizer.get_lr())
                 if self.cfg.max_iters and self.step >= self.cfg.max_iters:
                     break
+            progress.close()
             if not self.lr_per_iteration:
                 self.scheduler.step()
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
