@@ -38,12 +38,6 @@ def wheel_venv(tmp_path_factory):
         if f and (ROOT / f).is_file() and not f.startswith(("tests/", "bench/", "docs/")):
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, src / f)
-    # untracked package files of the working tree too (a new module not yet committed)
-    for f in (ROOT / "paddleface").rglob("*"):
-        if f.is_file() and "__pycache__" not in f.parts:
-            dest = src / f.relative_to(ROOT)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, dest)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", tmp / "dist", src], tmp, env)
