@@ -91,6 +91,8 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
     # the user's mistakes first, before weights are loaded or converted
     if (int8 or calib_images) and fmt != "lite":
         raise PaddleFaceError("--int8 and --calib-images apply to --format lite only")
+    if fmt == "lite" and record.lite_refusal:
+        raise PaddleFaceError(record.lite_refusal)
     calib = calibration_images(calib_images) if calib_images else None
     if fmt == "web":  # the runtime files (npm ci once), or why they cannot be had
         from .web import runtime_dir

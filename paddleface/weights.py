@@ -242,8 +242,9 @@ def _from_torch_file(record: ModelRecord, path: Path) -> Path:
     return cached if cached.is_file() else convert_checkpoint(record, path, cached)
 
 
-def download(record: ModelRecord) -> Path:
-    """Fetch the upstream checkpoint into the cache and verify its sha256."""
+def download(record: ModelRecord, instead: str = "pass --weights FILE") -> Path:
+    """Fetch the upstream checkpoint into the cache and verify its sha256; offline, the
+    error says where to put the file or, ``instead``, what else to pass."""
     ck = record.checkpoint
     dest = home() / "downloads" / ck.path
     if dest.is_file() and sha256_of(dest) == ck.sha256:
@@ -266,7 +267,7 @@ def download(record: ModelRecord) -> Path:
         raise PaddleFaceError(
             f"no weights for {record.id} and the download from {ck.url} failed ({e}); "
             f"put {Path(ck.path).name} (sha256 {ck.sha256[:12]}...) at {where}, "
-            f"or pass --weights FILE") from None
+            f"or {instead}") from None
     return dest
 
 

@@ -38,7 +38,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pretrained", default="none",
-                   help="none, upstream (converted release), backbone (ImageNet) or a weights file")
+                   help="none, upstream (converted release), backbone (the record's ImageNet "
+                        "backbone), backbone:FILE (an ImageNet backbone file of that layout, "
+                        ".pth or .pdparams) or a weights file")
     p.add_argument("--pretrained-ssd", metavar="FILE",
                    help="a whole checkpoint of this model (.pth through the x2paddle import, or "
                         ".pdparams): load all but the heads, re-initialise the heads (ULFD's "

@@ -123,34 +123,40 @@ def _atomic_save(obj, path: Path) -> None:
 
 def load_pretrained(net, record: ModelRecord, spec: str) -> str:
     """Initialise ``net``: "none", "upstream" (the converted release), "backbone" (the
-    ImageNet backbone through the x2paddle import) or a weights file."""
+    record's ImageNet backbone through the x2paddle import), "backbone:FILE" (an ImageNet
+    backbone file of the same layout: a PyTorch .pth or a Paddle .pdparams) or a weights file."""
     import paddle
-    from ..weights import (check_state_dict, download, import_torch_params, load_weights,
-                           resolve_weights)
+    from ..weights import check_state_dict, download, load_weights, resolve_weights
     if spec == "none":
         return "upstream (torch-default) initialisation"
-    if spec == "upstream" or (spec not in ("backbone",) and Path(spec).suffix != ""):
-        path = resolve_weights(record, None if spec == "upstream" else spec)
-        load_weights(net, path, record)
-        return f"weights {path}"
-    if spec == "backbone":
+    if spec == "backbone" or spec.startswith("backbone:"):
         if record.backbone is None:
             raise PaddleFaceError(f"{record.id} has no ImageNet backbone checkpoint; use "
                                   "--pretrained none, upstream or a weights file")
-        env = os.environ.get("PADDLEFACE_WEIGHTS")
-        src = Path(env) / record.backbone.path if env else None
-        if src is None or not src.is_file():
-            from dataclasses import replace
-            src = download(replace(record, checkpoint=record.backbone))
-        params = import_torch_params(src)
-        params = {record.backbone_prefix + k: v for k, v in params.items() if not k.startswith("fc.")}
+        if spec.startswith("backbone:"):
+            src = Path(spec[len("backbone:"):])
+        else:
+            env = os.environ.get("PADDLEFACE_WEIGHTS")
+            src = Path(env) / record.backbone.path if env else None
+            if src is None or not src.is_file():
+                from dataclasses import replace
+                src = download(replace(record, checkpoint=record.backbone),
+                               instead="pass --pretrained backbone:FILE")
+        params = read_weights_file(str(src))
+        # the classifier is not part of the detector (torchvision's IntermediateLayerGetter)
+        params = {record.backbone_prefix + k: v for k, v in params.items()
+                  if not k.startswith("fc.")}
         own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
         expected = {k: own[k] for k in own if k.startswith(record.backbone_prefix)}
         check_state_dict(f"{record.id} backbone", src, params, expected)
         net.set_state_dict({k: paddle.to_tensor(v) for k, v in params.items()})
         return f"ImageNet backbone {src}"
-    raise PaddleFaceError(f"--pretrained must be none, upstream, backbone or a weights file, "
-                          f"not {spec!r}")
+    if spec == "upstream" or Path(spec).suffix != "":
+        path = resolve_weights(record, None if spec == "upstream" else spec)
+        load_weights(net, path, record)
+        return f"weights {path}"
+    raise PaddleFaceError(f"--pretrained must be none, upstream, backbone, backbone:FILE or a "
+                          f"weights file, not {spec!r}")
 
 
 def read_weights_file(path: str) -> Dict[str, np.ndarray]:
