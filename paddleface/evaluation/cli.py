@@ -56,14 +56,17 @@ def run_eval(args) -> int:
     engine = args.engine
     if args.no_predict:
         pred_dir = Path(args.pred_dir) if args.pred_dir else default_pred_dir(
-            tag, record, args.weights, engine)
+            tag, record, args.weights,
+            engine if args.precision == "fp32" else "onnxruntime" + precision_tag(args.precision))
         manifest = read_manifest(pred_dir) or {}
     else:
         det = eval_detector(record, long_side, weights=args.weights, device=args.device,
-                            engine=engine, threads=args.threads)
+                            engine=engine, threads=args.threads, precision=args.precision,
+                            calibration=args.calib_images)
         manifest = prediction_manifest(det, setting, args.weights)
         pred_dir = Path(args.pred_dir) if args.pred_dir else default_pred_dir(
-            tag, record, args.weights, det.engine.name, manifest["weights_sha256"])
+            tag, record, args.weights, det.engine.name + precision_tag(args.precision),
+            manifest["weights_sha256"])
         note = claim_prediction_dir(pred_dir, manifest, redo=args.redo)
         if note:
             print(note)
@@ -91,6 +94,11 @@ def run_eval(args) -> int:
                   protocol=manifest.get("protocol"), engine=manifest.get("engine"))
     print(f"wrote {pred_dir / 'pr_curves.png'} and {pred_dir / 'summary.json'}")
     return 0
+
+
+def precision_tag(precision: str) -> str:
+    """What a precision adds to a prediction folder's engine name ("" for fp32)."""
+    return "" if precision == "fp32" else f"-{precision}"
 
 
 def default_pred_dir(tag: str, record, weights, engine: str, sha256: str = None) -> Path:
