@@ -374,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_eval(sub)
     from .serve.cli import register as register_serve
     register_serve(sub)
+    from .datasets.mafa_cli import register as register_prepare_mafa
+    register_prepare_mafa(sub)
     return parser
 
 
