@@ -118,8 +118,8 @@ def evaluate_voc(truths: Sequence[ImageTruth], dets: Sequence[ImageDetections],
 
 
 def ap_rows(results: Sequence[ClassAP]) -> Dict[str, Dict[str, float]]:
-    """JSON-ready summary per class."""
-    return {r.name: {"ap": r.ap, "ground_truth": r.ground_truth, "detections": r.detections,
+    """JSON-ready summary per class (AP None for a class without ground truth)."""
+    return {r.name: {"ap": None if np.isnan(r.ap) else r.ap, "ground_truth": r.ground_truth, "detections": r.detections,
                      "true_positives": r.true_positives,
                      "recall": float(r.recall[-1]) if len(r.recall) else 0.0}
             for r in results}

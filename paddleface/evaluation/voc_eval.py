@@ -54,7 +54,8 @@ def run_voc_eval(args) -> int:
           f"{args.split} ({len(truths)} images, {dt:.1f} s)")
     width = max(len(n) for n in record.labels)
     for r in results:
-        print(f"  {r.name.ljust(width)}  AP {r.ap:.4f}  ({r.ground_truth} boxes, "
+        ap = "  n/a " if np.isnan(r.ap) else f"{r.ap:.4f}"  # no ground truth of that class
+        print(f"  {r.name.ljust(width)}  AP {ap}  ({r.ground_truth} boxes, "
               f"{r.detections} detections, {r.true_positives} true positives)")
     aps = [r.ap for r in results if not np.isnan(r.ap)]
     if aps:
