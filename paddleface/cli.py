@@ -109,7 +109,7 @@ def detection_settings(det) -> dict:
     else:
         w, h = det.input_size or pre.size
         size = {"input_size": f"{w}x{h}", "resize": pre.resize}
-    return dict({"model": det.record.id,
+    return dict({"model": det.record.id, "labels": list(det.record.labels),
                  "weights": str(det.weights_path) if det.weights_path else None,
                  "engine": det.engine.name,
                  "score_threshold": max(proto.score_threshold, proto.final_threshold),
