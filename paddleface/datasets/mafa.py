@@ -33,6 +33,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from ..errors import PaddleFaceError
+from .voc_writer import remove_partial_files
 
 MASKED, HUMAN_BODY = 1, 3  # test face type 1 = masked; occluder type 3 = human body
 MIN_DEGREE = 3  # the upstream keeps faces with at least 3 occluded parts
@@ -178,40 +179,45 @@ def convert_split(label_file: Path, images_dir: Path, out_dir: Path, split: str,
     for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     ids: List[str] = []
-    for name, rows in tqdm(samples, desc=f"MAFA {split} -> VOC", unit="img",
-                           disable=not progress):
-        if max_images is not None and len(ids) >= max_images:
-            break
-        faces = select_faces(rows, split, human_body_as_face)
-        if not faces:
-            summary.without_faces += 1
-            continue
-        vid = os.path.splitext(name)[0]
-        xml_path = out_dir / "Annotations" / f"{vid}.xml"
-        jpg_path = out_dir / "JPEGImages" / f"{vid}.jpg"
-        if xml_path.is_file() and jpg_path.is_file():
-            summary.skipped += 1
-        else:
-            src = images_dir / name
-            data = src.read_bytes() if src.is_file() else b""
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-            if img is None:
-                summary.failed += 1
-                summary.errors.append(f"{label_file.name}: image {name} "
-                                      f"{'is not a readable image' if data else 'does not exist'}"
-                                      f" in {images_dir}")
+    try:
+        for name, rows in tqdm(samples, desc=f"MAFA {split} -> VOC", unit="img",
+                               disable=not progress):
+            if max_images is not None and len(ids) >= max_images:
+                break
+            faces = select_faces(rows, split, human_body_as_face)
+            if not faces:
+                summary.without_faces += 1
                 continue
-            if not name.lower().endswith((".jpg", ".jpeg")):  # keep VOC's .jpg promise
-                data = cv2.imencode(".jpg", img)[1].tobytes()
-            _atomic_bytes(jpg_path, data)
-            _atomic_bytes(xml_path, annotation_xml(f"{vid}.jpg", img.shape[1], img.shape[0],
-                                                   faces).encode())
-            summary.converted += 1
-        ids.append(vid)
-        summary.faces += len(faces)
-        summary.masked_faces += sum(f.label == "masked_face" for f in faces)
-    list_file = out_dir / "ImageSets" / "Main" / ("trainval.txt" if split == "train" else "test.txt")
-    merge_ids(list_file, ids)
+            vid = os.path.splitext(name)[0]
+            xml_path = out_dir / "Annotations" / f"{vid}.xml"
+            jpg_path = out_dir / "JPEGImages" / f"{vid}.jpg"
+            if xml_path.is_file() and jpg_path.is_file():
+                summary.skipped += 1
+            else:
+                src = images_dir / name
+                data = src.read_bytes() if src.is_file() else b""
+                img = (cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                       if data else None)
+                if img is None:
+                    why = "is not a readable image" if data else "does not exist"
+                    summary.failed += 1
+                    summary.errors.append(f"{label_file.name}: image {name} {why} "
+                                          f"in {images_dir}")
+                    continue
+                if not name.lower().endswith((".jpg", ".jpeg")):  # keep VOC's .jpg promise
+                    data = cv2.imencode(".jpg", img)[1].tobytes()
+                _atomic_bytes(jpg_path, data)
+                xml = annotation_xml(f"{vid}.jpg", img.shape[1], img.shape[0], faces)
+                _atomic_bytes(xml_path, xml.encode())
+                summary.converted += 1
+            ids.append(vid)
+            summary.faces += len(faces)
+            summary.masked_faces += sum(f.label == "masked_face" for f in faces)
+    except KeyboardInterrupt:
+        remove_partial_files(out_dir)  # what was written is whole; a rerun skips it
+        raise
+    list_name = "trainval.txt" if split == "train" else "test.txt"
+    merge_ids(out_dir / "ImageSets" / "Main" / list_name, ids)
     return summary
 
 

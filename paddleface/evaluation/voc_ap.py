@@ -56,7 +56,8 @@ def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, np.finfo(np.float64).eps)
 
 
-def average_precision(recall: np.ndarray, precision: np.ndarray, metric: str = "all-point") -> float:
+def average_precision(recall: np.ndarray, precision: np.ndarray,
+                      metric: str = "all-point") -> float:
     """AP from a ranked list's recall and precision (see the module docstring)."""
     if metric == "11-point":
         return float(np.mean([precision[recall >= t].max() if (recall >= t).any() else 0.0
@@ -119,7 +120,7 @@ def evaluate_voc(truths: Sequence[ImageTruth], dets: Sequence[ImageDetections],
 
 def ap_rows(results: Sequence[ClassAP]) -> Dict[str, Dict[str, float]]:
     """JSON-ready summary per class (AP None for a class without ground truth)."""
-    return {r.name: {"ap": None if np.isnan(r.ap) else r.ap, "ground_truth": r.ground_truth, "detections": r.detections,
-                     "true_positives": r.true_positives,
+    return {r.name: {"ap": None if np.isnan(r.ap) else r.ap, "ground_truth": r.ground_truth,
+                     "detections": r.detections, "true_positives": r.true_positives,
                      "recall": float(r.recall[-1]) if len(r.recall) else 0.0}
             for r in results}

@@ -60,7 +60,8 @@ def run_voc_eval(args) -> int:
     aps = [r.ap for r in results if not np.isnan(r.ap)]
     if aps:
         print(f"  {'mean'.ljust(width)}  AP {float(np.mean(aps)):.4f}")
-    out = Path(args.pred_dir) if args.pred_dir else Path("output/eval") / record.id / f"voc-{args.split}"
+    out = (Path(args.pred_dir) if args.pred_dir
+           else Path("output/eval") / record.id / f"voc-{args.split}")
     summary = {"model": record.id, "voc_root": str(args.voc), "split": args.split,
                "images": len(truths), "failed_images": failed, "iou_threshold": args.iou,
                "metric": args.metric, "engine": det.engine.name,
