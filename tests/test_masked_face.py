@@ -123,6 +123,8 @@ def test_320_detections_equal_the_upstream_predictor(shared):
     assert np.abs(upstream_priors(320, 320) - rec.priors(240, 320)).max() < 1e-7
     det = FaceDetector("ulfd-mask-320", device="cpu", engine="dygraph", threads=1)
     n, box, score = compare_with_reference(det, ref, shared)
+    print(f"ulfd-mask-320: {n} faces on {len(ref)} images, max box difference {box:.3g} px, "
+          f"max score difference {score:.3g}")
     assert n > 900
     assert box <= 0.5 and score <= 1e-4, (box, score)
 
@@ -144,6 +146,8 @@ def test_640_detections_equal_the_upstream_predictor(shared):
     det = FaceDetector(replace(rec, priors=FixedPriors(stale, rec.priors.variances)),
                        device="cpu", engine="dygraph", threads=1)
     n, box, score = compare_with_reference(det, ref, shared)
+    print(f"ulfd-mask-640: {n} faces on {len(ref)} images, max box difference {box:.3g} px, "
+          f"max score difference {score:.3g}")
     assert n > 900
     assert box <= 0.5 and score <= 1e-4, (box, score)
 
