@@ -128,7 +128,7 @@ def detection_settings(det) -> dict:
     else:
         w, h = det.input_size or pre.size
         size = {"input_size": f"{w}x{h}", "resize": pre.resize}
-    return dict({"model": det.record.id,
+    return dict({"model": det.record.id, "labels": list(det.record.labels),
                  "weights": str(det.weights_path) if det.weights_path else None,
                  "engine": det.engine.name,
                  "score_threshold": max(proto.score_threshold, proto.final_threshold),
@@ -408,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_train(sub)
     from .datasets.prepare_wider import register as register_prepare
     register_prepare(sub)
+    from .datasets.mafa_cli import register as register_prepare_mafa
+    register_prepare_mafa(sub)
     return parser
 
 
