@@ -128,7 +128,7 @@ def detection_settings(det) -> dict:
     else:
         w, h = det.input_size or pre.size
         size = {"input_size": f"{w}x{h}", "resize": pre.resize}
-    return dict({"model": det.record.id,
+    return dict({"model": det.record.id, "labels": list(det.record.labels),
                  "weights": str(det.weights_path) if det.weights_path else None,
                  "engine": det.engine.name,
                  "score_threshold": max(proto.score_threshold, proto.final_threshold),
@@ -404,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     register_eval(sub)
     from .serve.cli import register as register_serve
     register_serve(sub)
+    from .training.cli import register as register_train
+    register_train(sub)
+    from .datasets.prepare_wider import register as register_prepare
+    register_prepare(sub)
+    from .datasets.mafa_cli import register as register_prepare_mafa
+    register_prepare_mafa(sub)
     return parser
 
 
@@ -416,7 +422,9 @@ def quiet_paddle() -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     quiet_paddle()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # as typed: `train` repeats it in its resume hint
     try:
         return args.func(args)
     except PaddleFaceError as e:

@@ -11,9 +11,9 @@ from .batch_errors import ItemError, check_error_mode, source_name
 from .errors import PaddleFaceError
 from .image_io import as_bgr, read_image
 from .paddle_runtime import import_paddle
-from .postprocess import clip_boxes, postprocess
+from .postprocess import clip_boxes, postprocess_classes
 from .preprocess import Prepared, prepare
-from .registry import DetectionProtocol, ModelRecord, get_record
+from .registry import DetectionProtocol, ModelRecord, Preprocess, get_record
 from .weights import UnreadableWeights, is_cache_entry, load_weights, resolve_weights
 
 import_paddle()  # a missing paddle is reported here, in one sentence naming the packages
@@ -26,14 +26,18 @@ ImageLike = Union[np.ndarray, str, os.PathLike]
 @dataclass
 class Face:
     """One detection. ``box``: (4,) x1 y1 x2 y2 in original-image pixels; ``landmarks``:
-    (5, 2) x, y in pixels (left eye, right eye, nose, left and right mouth corner) or None."""
+    (5, 2) x, y in pixels (left eye, right eye, nose, left and right mouth corner) or None;
+    ``label``: the class, one of the record's ``labels`` ("face" for the one-class models,
+    "face" or "masked_face" for ulfd-mask-*)."""
 
     box: np.ndarray
     score: float
     landmarks: Optional[np.ndarray] = None
+    label: str = "face"
 
     def to_dict(self) -> Dict:
-        d = {"box": [round(float(v), 3) for v in self.box], "score": round(float(self.score), 5)}
+        d = {"box": [round(float(v), 3) for v in self.box], "score": round(float(self.score), 5),
+             "label": self.label}
         if self.landmarks is not None:
             d["landmarks"] = [[round(float(x), 3), round(float(y), 3)] for x, y in self.landmarks]
         return d
@@ -166,8 +170,9 @@ class FaceDetector:
                  device: Optional[str] = None, score_threshold: Optional[float] = None,
                  nms_iou: Optional[float] = None, input_size: Optional[Tuple[int, int]] = None,
                  long_side: Optional[int] = -1, protocol: Optional[DetectionProtocol] = None,
-                 network=None, engine: str = "auto", threads: Optional[int] = None,
-                 preprocess=None, top_k: Optional[int] = None, keep_top_k: Optional[int] = None,
+                 network: Optional["paddle.nn.Layer"] = None, engine: str = "auto",
+                 threads: Optional[int] = None, preprocess: Optional[Preprocess] = None,
+                 top_k: Optional[int] = None, keep_top_k: Optional[int] = None,
                  max_input_pixels: Optional[int] = None, opencv_threads: Optional[int] = 1,
                  precision: str = "fp32", calibration=None):
         self.record = get_record(model) if isinstance(model, str) else model
@@ -246,14 +251,16 @@ class FaceDetector:
         if priors.shape[0] != loc.shape[1]:
             raise PaddleFaceError(f"{self.record.id}: the network gave {loc.shape[1]} predictions "
                                   f"for a {w}x{h} input but the anchors number {priors.shape[0]}")
+        names = self.record.labels
         out = []
         for i, p in enumerate(items):
-            boxes, scores, points = postprocess(
+            boxes, scores, points, labels = postprocess_classes(
                 loc[i], conf[i], None if landms is None else landms[i], priors,
-                self.record.priors.variances, self.protocol, p.to_pixels, p.offset)
+                self.record.priors.variances, self.protocol, p.to_pixels, p.offset,
+                num_labels=len(names))
             if clip and p.image_size is not None and len(boxes):
                 boxes = clip_boxes(boxes, p.image_size)
-            out.append([Face(b, float(s), None if points is None else points[k])
+            out.append([Face(b, float(s), None if points is None else points[k], names[labels[k]])
                         for k, (b, s) in enumerate(zip(boxes, scores))])
         return out
 

@@ -158,6 +158,10 @@ class ModelRecord:
     # precision="int8" (ONNX Runtime static quantisation) is offered: it was faster than fp32
     # here and cost little AP (bench/latency.py, docs/cpu-speed.md)
     int8_cpu: bool = False
+    # names of the non-background classes: conf column i + 1 is labels[i]. Detection runs
+    # the threshold, top-k, NMS and keep-k of ``detection`` within each class, then merges
+    # the classes by score (the upstream Predictor.predict of ULFD's masked_face models).
+    labels: Tuple[str, ...] = ("face",)
     # why ``export --format lite`` refuses this model (None: Lite exports it)
     lite_refusal: Optional[str] = None
 
@@ -177,10 +181,10 @@ class ModelRecord:
 
 
 # Builders import the networks (and so paddle) only when called: listing models stays fast.
-def _ulfd(rfb: bool):
+def _ulfd(rfb: bool, num_classes: int = 2):
     def build():
         from .models import ULFDNet
-        return ULFDNet(rfb=rfb)
+        return ULFDNet(rfb=rfb, num_classes=num_classes)
     return build
 
 
@@ -254,6 +258,27 @@ def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
                               "Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"),
         landmarks=False, params=params, flops=flops, flops_input=(w, h), published_ap=ap,
         train=recipe, int8_cpu=int8_cpu)
+
+
+_MASK_URL = ("https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"
+             "/master/masked_face/pretrained/")
+_MASK_LABELS = ("face", "masked_face")  # masked_face/voc-model-labels.txt after BACKGROUND
+# masked_face/detect_imgs.py: Predictor.predict(image, candidate_size / 2, 0.3) with
+# candidate_size 1200: per class, score > 0.3, the best 1200 into hard NMS at IoU 0.3 on
+# normalised boxes, at most 600 kept.
+_MASK_DETECT = DetectionProtocol(0.3, 1200, 0.3, 600, nms_space="normalized", nms_offset=0.0,
+                                 nms_eps=1e-5, final_threshold=0.3)
+
+
+def _ulfd_mask_record(w: int, h: int, params: int, flops: int, sha: str) -> ModelRecord:
+    """ULFD's masked_face/ RFB models: WIDER FACE + MAFA, classes face and masked_face."""
+    fname = f"RFB-{w}-masked_face-v2.pth"
+    base = _ulfd_record(f"ulfd-mask-{w}", True, w, h, params, flops, sha, {})
+    return replace(
+        base, description=f"ULFD RFB {w}x{h}, two classes: face and masked_face",
+        builder=_ulfd(True, num_classes=1 + len(_MASK_LABELS)), labels=_MASK_LABELS,
+        detection=_MASK_DETECT, checkpoint=replace(base.checkpoint, path=f"ulfd/{fname}",
+                                                   url=_MASK_URL + fname))
 
 
 # Face-Detector-1MB's data/config.py: 250 epochs, decay at 190 and 220, lr 1e-3, batch 32,
@@ -402,6 +427,10 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
     _ulfd_record("ulfd-rfb-640", True, 640, 480, 281_100, 399_157_760,
                  "bf34512b1a93dc234178e8a701ecf25c6afddf335a3226accf62982536e160b5",
                  _published("ulfd-rfb-640"), int8_cpu=True),
+    _ulfd_mask_record(320, 240, 288_982, 100_904_960,
+                      "e5a5ed228cd574c8cfe206192712188ced9208fa7d48d51ffa7943669526a460"),
+    _ulfd_mask_record(640, 480, 288_982, 401_093_120,
+                      "c2933b1fbbd79b3aea64752733be5b5e5648a38b1a4b7e0eb447141bffb4539a"),
     _lm_record("slim-lm", "Face-Detector-1MB slim with 5 landmarks, any input size",
                _tiny_lm(False), _TINY_LM_PRIORS,
                _fd1mb("slim_Final.pth",
