@@ -35,6 +35,10 @@ SCHEMA: Dict[str, List] = {
     "OpVersionMap": [("vec", ("table", "OpVersionPair"))],
     "OpVersionPair": ["str", ("table", "OpVersion")],
     "OpVersion": ["i"],
+    # param.fbs: a parameter (field 2 is the union's type, field 3 its one member)
+    "ParamDesc": [("table", "VersionDesc"), "str", "B", ("table", "ParamTensor")],
+    "VersionDesc": ["i", "i"],
+    "ParamTensor": ["i", ("vec", "q"), ("vec", "q"), "i", ("vec", "b")],
 }
 # tables whose vectors the runtime searches by key (field 0, a string); a block's variables
 # are read by index and keep their order
@@ -232,3 +236,108 @@ def shrink_program(program: dict) -> dict:
                 kept.append({k: v for k, v in attr.items() if k in (0, 1, VALUE_FIELD[kind])})
             op[3] = kept
     return program
+
+
+# ---------------------------------------------------------------- where the bytes are
+def account(buf: bytes) -> Dict[str, int]:
+    """Bytes of a program flatbuffer by what they describe: ``attr NAME`` (the attribute's
+    tables, strings and vectors over all ops), ``op inputs/outputs``, ``ops`` (op tables, type
+    strings, their vectors), ``variables``, ``vtables`` (shared between tables), ``padding``
+    and ``other``. A byte reached twice (a shared string) counts once, for its first owner."""
+    owner: Dict[int, str] = {}
+    sizes: Dict[str, int] = {}
+
+    def claim(start, end, who):
+        for i in range(start, end):
+            if i not in owner:
+                owner[i] = who
+                sizes[who] = sizes.get(who, 0) + 1
+
+    def walk(pos, name, who):
+        vt = pos - struct.unpack_from("<i", buf, pos)[0]
+        vt_size, obj_size = struct.unpack_from("<HH", buf, vt)
+        claim(vt, vt + vt_size, "vtables")
+        claim(pos, pos + obj_size, who)
+        for j, kind in enumerate(SCHEMA[name]):
+            off = struct.unpack_from("<H", buf, vt + 4 + 2 * j)[0] if 4 + 2 * j < vt_size else 0
+            if not off or (isinstance(kind, str) and kind != "str"):
+                continue
+            child = who
+            if name == "BlockDesc":
+                child = {2: "variables", 3: "ops"}.get(j, who)
+            elif name == "OpDesc" and j in (1, 2):
+                child = "op inputs/outputs"
+            field(pos + off, kind, child, name == "OpDesc" and j == 3)
+
+    def field(at, kind, who, attrs=False):
+        target = _deref(buf, at)
+        n = struct.unpack_from("<I", buf, target)[0]
+        if kind == "str":
+            claim(target, target + 4 + n + 1, who)
+        elif kind[0] == "table":
+            walk(target, kind[1], who)
+        else:
+            elem = kind[1]
+            scalar = isinstance(elem, str) and elem != "str"
+            claim(target, target + 4 + n * (struct.calcsize(elem) if scalar else 4), who)
+            for i in range(0 if scalar else n):
+                item = target + 4 + 4 * i
+                if attrs:
+                    table = _deref(buf, item)
+                    name = _value(buf, table + struct.unpack_from(
+                        "<H", buf, table - struct.unpack_from("<i", buf, table)[0] + 4)[0], "str")
+                    field(item, elem, "attr " + name.decode())
+                else:
+                    field(item, elem, who)
+
+    claim(0, 4, "other")
+    walk(_deref(buf, 0), "ProgramDesc", "other")
+    sizes["padding"] = len(buf) - len(owner)
+    return sizes
+
+
+def params_account(params: bytes) -> Dict[str, int]:
+    """Bytes of the parameter part (meta version 2): tensor data and the rest (names, shapes,
+    per-tensor headers)."""
+    # uint16 version, uint16 size of reserved meta (0), uint16 header size, then the header:
+    # uint16 tensor count, uint32 largest tensor (flatbuffers/io.cc, ParamSerializer)
+    meta = struct.unpack_from("<H", params, 2)[0]
+    header_size, count = struct.unpack_from("<HH", params, 4 + meta)
+    pos, data = 4 + meta + 2 + header_size, 0
+    for _ in range(count):
+        total, offset = struct.unpack_from("<II", params, pos)
+        desc = decode_param(params[pos + 4 + offset:pos + 4 + total])
+        data += len(desc[3][4]) if 4 in desc.get(3, {}) else 0
+        pos += 4 + total
+    return {"tensor data": data, "tensor names, shapes, headers": len(params) - data}
+
+
+def decode_param(buf: bytes) -> dict:
+    """One ParamDesc of param.fbs (field 3: the LoDTensorDesc of the union)."""
+    return decode(buf, "ParamDesc")
+
+
+def main(argv=None) -> int:
+    """python deploy/lite/nb_format.py MODEL.nb: the bytes of the file as it is and after
+    ``shrink_program``, by component."""
+    import argparse
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("nb")
+    args = ap.parse_args(argv)
+    header, program, params = split_nb(open(args.nb, "rb").read())
+    new = encode(shrink_program(decode(program)))
+    rows = {"header": (len(header), len(header))}
+    rows.update({k: (v, v) for k, v in params_account(params).items()})
+    rows["program"] = (len(program), len(new))
+    before, after = account(program), account(new)
+    for k in sorted(set(before) | set(after), key=lambda k: -before.get(k, 0)):
+        rows["  " + k] = (before.get(k, 0), after.get(k, 0))
+    rows["file"] = (len(header) + len(program) + len(params), len(header) + len(new) + len(params))
+    print(f"{'component':34} {'this file':>10} {'rewritten':>10}")
+    for k, (a, b) in rows.items():
+        print(f"{k:34} {a:>10,} {b:>10,}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
