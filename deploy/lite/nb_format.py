@@ -1,4 +1,4 @@
-"""Reads and rewrites the program of a Paddle Lite ``.nb`` file (opt's naive_buffer, meta version 2).
+"""Reads and rewrites the program of a Paddle Lite ``.nb`` file (opt's naive_buffer, version 2).
 
 Layout (lite/model_parser/model_parser.cc, SaveModelNaive): uint16 meta version, char[16] opt
 version, uint64 program size, the program (a flatbuffer of lite/model_parser/flatbuffers/
@@ -133,7 +133,7 @@ class _Builder:
         self.size += pad + len(body)
         return self._put(struct.pack("<I", len(values)), 4)
 
-    def _vector_of_offsets(self, targets: List[int]) -> int:
+    def offsets(self, targets: List[int]) -> int:
         n = len(targets)
         pad = -(self.size + 4 * n + 4) % 4
         start = self.size + pad + 4 * n + 4          # position of the length field
@@ -208,7 +208,7 @@ def _encode_value(b: _Builder, val, kind) -> int:
         return b.scalars(elem, val)
     if isinstance(elem, tuple) and elem[1] in KEYED:
         val = sorted(val, key=lambda t: t[0])
-    return b._vector_of_offsets([_encode_value(b, v, elem) for v in val])
+    return b.offsets([_encode_value(b, v, elem) for v in val])
 
 
 # ---------------------------------------------------------------- the rewrite
