@@ -85,6 +85,10 @@ def describe_engine(det) -> str:
 
 def cmd_detect(args) -> int:
     from .detector import FaceDetector
+    from .video.run import check_video_args, pipeline_wanted, run_detect_video
+    video = pipeline_wanted(args)
+    if video:
+        check_video_args(args)
     record = get_record(args.model)
     if args.save_crops and not record.landmarks:
         raise PaddleFaceError(f"--save-crops aligns faces by their 5 landmarks, which {record.id} "
@@ -96,6 +100,8 @@ def cmd_detect(args) -> int:
                        engine=args.engine, threads=args.threads)
     if args.verbose:
         print(describe_engine(det), file=sys.stderr)
+    if video:
+        return run_detect_video(det, args, detection_settings(det))
     return detect_inputs(det.detect, args.paths, args.out, args.json, detection_settings(det),
                          save_crops=args.save_crops)
 
@@ -308,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paddleface {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("detect", help="detect faces in images, folders or videos")
+    p = sub.add_parser("detect", help="detect faces in images, folders, videos or live streams")
     p.add_argument("paths", nargs="+", metavar="PATH")
     add_model_args(p)
     p.add_argument("--out", help="folder for the drawn images / videos")
@@ -335,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_args(p)
     p.add_argument("--verbose", "-v", action="store_true",
                    help="say which engine runs the model and why")
+    from .video.run import add_video_args
+    add_video_args(p)
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("models", help="list the model registry")

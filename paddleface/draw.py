@@ -18,6 +18,8 @@ def draw_faces(image: np.ndarray, faces: Sequence) -> np.ndarray:
         x1, y1, x2, y2 = (int(round(v)) for v in f.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 0), thick)
         label, scale = f"{f.score:.2f}", 0.4 * thick
+        if getattr(f, "track_id", None) is not None:  # a tracked face: its id first
+            label = f"#{f.track_id} {label}"
         (_, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
         # above the box, or inside it when the box touches the top edge (else it is cut off)
         y = y1 - 3 if y1 - 3 - text_h >= 0 else y1 + text_h + 3
