@@ -3,8 +3,9 @@
 
     python -m paddleface.video.mjpeg_server clip.mp4 --port 8090 [--fps 10] [--loop]
 
-The stream is live: a client that connects at second t gets the frame of second t (counted
-from the server's start, plus ``--start-frame``), then one frame per 1/fps s. At the end of
+The stream is live: its clock starts when the first client connects; a client that connects
+at second t of that clock gets the frame of second t (plus ``--start-frame``), then one frame
+per 1/fps s. At the end of
 the video the connection closes (``--loop``: starts over). Prints ``serving URL`` once ready.
 """
 from __future__ import annotations
@@ -33,7 +34,9 @@ def load_jpegs(path: str, quality: int = 90):
     return frames, fps
 
 
-def make_handler(frames, fps: float, t0: float, start_frame: int, loop: bool):
+def make_handler(frames, fps: float, start_frame: int, loop: bool):
+    clock = {}
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # quiet
             pass
@@ -44,6 +47,7 @@ def make_handler(frames, fps: float, t0: float, start_frame: int, loop: bool):
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
             last = -1
+            t0 = clock.setdefault("t0", time.monotonic())
             try:
                 while True:
                     i = start_frame + int((time.monotonic() - t0) * fps)
@@ -79,8 +83,8 @@ def main(argv=None) -> int:
         print(f"error: {args.video}: not a readable video", file=sys.stderr)
         return 2
     server = ThreadingHTTPServer((args.host, args.port),
-                                 make_handler(frames, args.fps or fps, time.monotonic(),
-                                              args.start_frame, args.loop))
+                                 make_handler(frames, args.fps or fps, args.start_frame,
+                                              args.loop))
     server.daemon_threads = True
     print(f"serving http://{args.host}:{server.server_address[1]}/", flush=True)
     try:

@@ -212,7 +212,6 @@ def run_video(det, spec: SourceSpec, out: Optional[Path], outputs: Outputs, args
                         max_reconnects=args.reconnects)
     writer: Optional[VideoOutput] = None
     frames, faces_seen, ids = [], 0, set()
-    last_index = -1
     interrupted = False
     bar = tqdm(total=stream.frame_count, unit="frame", file=sys.stderr, leave=False,
                disable=not sys.stderr.isatty())
@@ -224,9 +223,10 @@ def run_video(det, spec: SourceSpec, out: Optional[Path], outputs: Outputs, args
                 if writer is None:
                     writer = VideoOutput(out, stream.fps, (image.shape[1], image.shape[0]),
                                          audio_from=None if spec.live else Path(spec.text))
-                # a live source's skipped frames: the drawing stays on screen for them
-                writer.write(drawn, repeat=max(1, frame.index - last_index))
-            last_index = frame.index
+                repeat = 1
+                if spec.live:  # real time: the drawing stays on screen until the next one
+                    repeat = max(1, round(frame.time * stream.fps) + 1 - writer.frames)
+                writer.write(drawn, repeat=repeat)
             outputs.line(spec.text, frame.index, frame.time, faces)
             if args.json:
                 frames.append({"frame": frame.index, "time": frame.time,

@@ -84,6 +84,7 @@ class _Track:
     hits: int = 1
     lost: int = 0  # frames since the last match
     id: Optional[int] = None  # given on confirmation
+    size: Optional[np.ndarray] = None  # (w, h) of the last box not cut by the image border
     box: Optional[np.ndarray] = None  # smoothed box (smoothing > 0)
     landmarks: Optional[np.ndarray] = None
 
@@ -167,6 +168,8 @@ class FaceTracker:
         matched = set(map(id, owner.values()))
         for d, t in owner.items():
             t.kf.update(boxes[d])
+            if self._inside(boxes[d], width, height):
+                t.size = _to_state(boxes[d])[2:]
             t.hits += 1
             t.lost = 0
             if t.id is None and (t.hits >= self.min_hits or self._frames == 1):
@@ -177,10 +180,13 @@ class FaceTracker:
                 survivors.append(t)
             elif t.id is not None and t.lost < self.max_lost:
                 t.lost += 1
+                t.kf.x[6:8] = 0.0  # a lost face keeps its size (as ByteTrack)
                 survivors.append(t)
             # an unmatched tentative track, or one lost too long, ends here
         for d in rest_d:
             t = _Track(BoxKalman(boxes[d]))
+            if self._inside(boxes[d], width, height):
+                t.size = _to_state(boxes[d])[2:]
             if self.min_hits <= 1 or self._frames == 1:
                 t.id, self._next_id = self._next_id, self._next_id + 1
             owner[d] = t
@@ -206,13 +212,22 @@ class FaceTracker:
         return out
 
     @staticmethod
+    def _inside(box: np.ndarray, width: int, height: int, border: float = 2.0) -> bool:
+        return (box[0] > border and box[1] > border and box[2] < width - border
+                and box[3] < height - border)
+
+    @staticmethod
     def _park_at_border(t: _Track, width: int, height: int) -> None:
-        """A lost track predicted out of the picture stays just inside it, with no velocity:
-        its face left there and will come back there."""
+        """A lost track predicted out of the picture stays at the border, a quarter of its box
+        inside, with no velocity and its size from before the border cut it: its face left
+        there and will come back there."""
         x = t.kf.x
-        half_w, half_h = x[2] / 2, x[3] / 2
-        cx = min(max(x[0], half_w * 0.5), width - half_w * 0.5)
-        cy = min(max(x[1], half_h * 0.5), height - half_h * 0.5)
+        if t.size is not None:
+            w, h = t.size
+        else:
+            w, h = x[2], x[3]
+        cx = min(max(x[0], w / 4), width - w / 4)
+        cy = min(max(x[1], h / 4), height - h / 4)
         if (cx, cy) != (x[0], x[1]):
-            x[0], x[1] = cx, cy
+            x[:4] = cx, cy, w, h
             x[4:] = 0.0

@@ -1,7 +1,7 @@
 """Writing MP4 files: through an ffmpeg process (H.264, and the source's audio track kept)
 when ffmpeg is there, else OpenCV's ``mp4v`` writer (no audio). Frames are handed to a
 writer thread so that encoding runs beside the detector. The file appears under its name only
-when it is complete (``<name>.part`` until then, also after Ctrl-C: close() finishes it)."""
+when it is complete (``<stem>.part.mp4`` until then, also after Ctrl-C: close() finishes it)."""
 from __future__ import annotations
 
 import os
@@ -49,7 +49,8 @@ class VideoOutput:
                  audio_from: Optional[Path] = None, queue_frames: int = 8):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.part = self.path.with_name(self.path.name + ".part")
+        # OpenCV picks the container from the suffix: the temporary name ends in .mp4 too
+        self.part = self.path.with_name(self.path.stem + ".part.mp4")
         self.fps, self.size = fps, size
         self.frames = 0
         self.warning: Optional[str] = None
