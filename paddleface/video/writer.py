@@ -65,7 +65,7 @@ class VideoOutput:
                         "-c:a", "aac", "-shortest"]
             # even sizes for yuv420p; H.264 plays everywhere (browsers too)
             cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset",
-                    "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+                    "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
                     "-f", "mp4", str(self.part)]
             # its own session: a Ctrl-C in the terminal reaches us, and we finish the file
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
