@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from paddleface.video.anonymize import face_region
+from paddleface.video.metrics import tracking_scores
 from paddleface.video.synthetic import make_face_clip, read_frame_code
-from paddleface.video.tracking import iou_matrix
 
 from conftest import interrupt_when_ready
 
@@ -59,27 +59,6 @@ class MjpegServer:
         self.proc.wait()
 
 
-def tracking_scores(truth: dict, received: list) -> dict:
-    """``received``: (frame code, [(track id, box)]) per processed frame. Matches at IoU >= 0.5
-    and counts with py-motmetrics: recall, precision, IDF1, id switches (per object)."""
-    import motmetrics as mm
-    acc = mm.MOTAccumulator(auto_id=False)
-    for code, hyps in received:
-        gt = truth["frames"][code]
-        ids = [int(k) for k in gt]
-        gboxes = np.array([gt[k] for k in gt], dtype=float).reshape(-1, 4)
-        hboxes = np.array([b for _, b in hyps], dtype=float).reshape(-1, 4)
-        dist = 1.0 - iou_matrix(gboxes, hboxes)
-        dist[dist > 0.5] = np.nan
-        acc.update(ids, [h for h, _ in hyps], dist, frameid=code)
-    summary = mm.metrics.create().compute(
-        acc, metrics=["recall", "precision", "idf1", "num_switches"], name="clip")
-    events = acc.mot_events
-    switches = events[events.Type == "SWITCH"]
-    return {k: float(summary[k].iloc[0]) for k in summary.columns} | {
-        "switched_objects": sorted({int(o) for o in switches.OId})}
-
-
 def test_tracking_over_a_live_http_stream(clip, get_detector, capsys):
     """The clip served live at 10 fps: ids checked against the known trajectories."""
     path, truth = clip
@@ -102,7 +81,7 @@ def test_tracking_over_a_live_http_stream(clip, get_detector, capsys):
                 break
     finally:
         server.kill()
-    scores = tracking_scores(truth, received)
+    scores = tracking_scores(truth["frames"], received)
     n_faces = sum(len(h) for _, h in received)
     with capsys.disabled():
         print(f"\nlive MJPEG, {MODEL}: {len(received)} of {len(truth['frames'])} frames "
