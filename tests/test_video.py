@@ -165,12 +165,17 @@ def test_a_camera_that_does_not_exist_is_one_sentence(capsys):
     assert err == [err[0]] and err[0].startswith("error: camera:57: no such camera")
 
 
-def test_jsonl_of_a_file_has_every_frame_with_ids(clip, tmp_path):
+def test_jsonl_of_a_file_has_every_frame_with_ids(clip, tmp_path, capsys):
+    """Also --show where no window can open: one warning sentence, the rest goes on."""
     from paddleface.cli import main
+    from paddleface.video.run import display_problem
     path, truth = clip
     lines = tmp_path / "faces.jsonl"
     assert main(["detect", str(path), "-m", MODEL, "--threads", "1", "--track",
-                 "--jsonl", str(lines)]) == 0
+                 "--jsonl", str(lines), "--show"]) == 0
+    err = capsys.readouterr().err
+    assert display_problem() is not None  # CI has neither a display nor a GUI OpenCV
+    assert f"warning: --show: {display_problem()}; going on without a window" in err
     rows = [json.loads(l) for l in lines.read_text().splitlines()]
     assert [r["frame"] for r in rows] == list(range(len(truth["frames"])))
     assert rows[10]["time"] == 1.0
@@ -287,3 +292,19 @@ def test_without_ffmpeg_the_video_is_written_and_one_sentence_says_the_audio_is_
     assert len(read_frames(tmp_path / "v.mp4")) == 5
     assert out.warning.startswith(f"{path}: no ffmpeg was found")
     assert out.warning.count(". ") == 0
+
+
+def test_tracker_keeps_ids_of_a_face_that_leaves_and_comes_back(clip):
+    """The true boxes as detections (clipped at the border, as a detector sees a face leaving):
+    the face that leaves the picture gets its id back, the crossing faces keep theirs."""
+    from paddleface.detector import Face
+    from paddleface.video.tracking import FaceTracker
+    _, truth = clip
+    tracker = FaceTracker(fps=truth["fps"])
+    received = []
+    for k, boxes in enumerate(truth["frames"]):
+        faces = [Face(np.array(b, float), 0.9) for b in boxes.values()]
+        out = tracker.update(faces, tuple(truth["size"]))
+        received.append((k, [(f.track_id, f.box) for f in out if f.track_id is not None]))
+    scores = tracking_scores(truth["frames"], received)
+    assert scores["num_switches"] == 0 and scores["idf1"] > 0.97, scores
