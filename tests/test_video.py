@@ -308,3 +308,32 @@ def test_tracker_keeps_ids_of_a_face_that_leaves_and_comes_back(clip):
         received.append((k, [(f.track_id, f.box) for f in out if f.track_id is not None]))
     scores = tracking_scores(truth["frames"], received)
     assert scores["num_switches"] == 0 and scores["idf1"] > 0.97, scores
+
+
+@needs_ffmpeg
+def test_an_hls_playlist_over_http_gives_every_frame_and_ends(clip, tmp_path, get_detector):
+    """HLS (a VOD playlist of H.264 segments made by ffmpeg, served by a real HTTP server):
+    a stream of known length is read like a file, every frame in order, ending cleanly."""
+    path, truth = clip
+    hls = tmp_path / "hls"
+    hls.mkdir()
+    subprocess.run([FFMPEG, "-loglevel", "error", "-i", str(path), "-c:v", "libx264", "-preset",
+                    "ultrafast", "-g", "10", "-hls_time", "1", "-hls_playlist_type", "vod",
+                    "-f", "hls", str(hls / "clip.m3u8")], check=True)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                               "127.0.0.1"], cwd=hls, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        stream = get_detector(MODEL).stream(f"http://127.0.0.1:{port}/clip.m3u8")
+        codes = [read_frame_code(frame) for _, frame, _ in stream]
+    finally:
+        server.kill()
+        server.wait()
+    assert not stream.live and codes == list(range(len(truth["frames"])))

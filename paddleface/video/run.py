@@ -222,9 +222,9 @@ def run_video(det, spec: SourceSpec, out: Optional[Path], outputs: Outputs, args
             if out is not None:
                 if writer is None:
                     writer = VideoOutput(out, stream.fps, (image.shape[1], image.shape[0]),
-                                         audio_from=None if spec.live else Path(spec.text))
+                                         audio_from=None if stream.live else spec.text)
                 repeat = 1
-                if spec.live:  # real time: the drawing stays on screen until the next one
+                if stream.live:  # real time: the drawing stays on screen until the next one
                     repeat = max(1, round(frame.time * stream.fps) + 1 - writer.frames)
                 writer.write(drawn, repeat=repeat)
             outputs.line(spec.text, frame.index, frame.time, faces)
@@ -253,7 +253,7 @@ def run_video(det, spec: SourceSpec, out: Optional[Path], outputs: Outputs, args
             f"at {stream.fps:g} fps, {faces_seen} faces")
     if args.track:
         line += f", {len(ids)} ids"
-    if spec.live:
+    if stream.live:
         line += f", {stream.reconnects} reconnects"
     if writer is not None and writer.frames:
         line += f"; wrote {out}"

@@ -125,13 +125,15 @@ class Frame:
 
 class FileFrames:
     """Every frame of a video file in order, decoded by a thread up to ``prefetch`` frames
-    ahead of the consumer (decoding releases the GIL, so it runs beside the detector)."""
+    ahead of the consumer (decoding releases the GIL, so it runs beside the detector). Also a
+    network stream of known length (an HLS VOD playlist, an MP4 over HTTP): ``cap`` given."""
 
     live = False
 
-    def __init__(self, spec: SourceSpec, prefetch: int = 4):
+    def __init__(self, spec: SourceSpec, prefetch: int = 4,
+                 cap: Optional[cv2.VideoCapture] = None):
         self.spec = spec
-        self._cap = open_capture(spec, 10.0)
+        self._cap = cap if cap is not None else open_capture(spec, 10.0)
         self.fps = capture_fps(self._cap) or DEFAULT_FPS
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: Optional[int] = count if count > 0 else None
@@ -196,11 +198,12 @@ class LiveFrames:
 
     live = True
 
-    def __init__(self, spec: SourceSpec, max_reconnects: int = 5, timeout_s: float = 10.0):
+    def __init__(self, spec: SourceSpec, max_reconnects: int = 5, timeout_s: float = 10.0,
+                 cap: Optional[cv2.VideoCapture] = None):
         self.spec = spec
         self.max_reconnects = max_reconnects
         self.timeout_s = timeout_s
-        self._cap: Optional[cv2.VideoCapture] = open_capture(spec, timeout_s)
+        self._cap: Optional[cv2.VideoCapture] = cap or open_capture(spec, timeout_s)
         self.fps = capture_fps(self._cap) or DEFAULT_FPS
         self.frame_count = None
         self.reconnects = 0
@@ -285,6 +288,13 @@ def open_frames(source: Union[str, Path, SourceSpec], max_reconnects: int = 5,
                 timeout_s: float = 10.0):
     """A :class:`FileFrames` or :class:`LiveFrames` for ``source`` (see :func:`parse_source`)."""
     spec = source if isinstance(source, SourceSpec) else parse_source(str(source))
+    if spec.kind == "network":
+        # a stream that knows its length (HLS VOD, a file over HTTP) has an end: every frame,
+        # in order, like a file; live streams (MJPEG, RTSP, live HLS) report none
+        cap = open_capture(spec, timeout_s)
+        if cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+            return FileFrames(spec, cap=cap)
+        return LiveFrames(spec, max_reconnects, timeout_s, cap=cap)
     if spec.live:
         return LiveFrames(spec, max_reconnects, timeout_s)
     return FileFrames(spec)

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -46,7 +46,7 @@ class VideoOutput:
     audio track (if any) is copied in (re-encoded as AAC), cut to the video's length."""
 
     def __init__(self, path: Path, fps: float, size: Tuple[int, int],
-                 audio_from: Optional[Path] = None, queue_frames: int = 8):
+                 audio_from: Optional[Union[str, Path]] = None, queue_frames: int = 8):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # OpenCV picks the container from the suffix: the temporary name ends in .mp4 too
