@@ -124,12 +124,22 @@ def test_a_dropped_stream_reconnects_and_goes_on(clip, get_detector):
     assert sum(c >= restarted_at for c in codes) >= 10
 
 
-def test_reconnects_give_up_with_one_sentence(get_detector):
-    port = free_port()
-    det = get_detector(MODEL)
+def test_reconnects_give_up_with_one_sentence(clip, get_detector):
+    """No server at all: one sentence at once. A server that goes away for good: after the
+    reconnect attempts, one sentence saying how many."""
     from paddleface.errors import PaddleFaceError
-    with pytest.raises(PaddleFaceError, match=r"cannot be opened"):
-        det.stream(f"http://127.0.0.1:{port}/")
+    det = get_detector(MODEL)
+    with pytest.raises(PaddleFaceError, match=r"the stream cannot be opened"):
+        det.stream(f"http://127.0.0.1:{free_port()}/")
+    server = MjpegServer(clip[0], free_port())
+    seen = 0
+    with pytest.raises(PaddleFaceError) as e:
+        for _ in det.stream(server.url, max_reconnects=2):
+            seen += 1
+            if seen == 3:
+                server.kill()
+    assert str(e.value) == (f"{server.url}: the stream dropped and did not come back after 2 "
+                            "reconnect attempts")
 
 
 def test_ctrl_c_closes_every_file(clip, tmp_path):
