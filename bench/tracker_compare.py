@@ -1,5 +1,5 @@
-"""Our tracker beside supervision's ByteTrack, Roboflow's ``trackers`` (ByteTrack, SORT) and
-norfair, on the same detections of the synthetic clip with known trajectories.
+"""Our tracker beside Roboflow's ``trackers`` (ByteTrack, SORT, OC-SORT; supervision 0.31 no
+longer has its ByteTrack, which moved there) and norfair, on the same detections of the synthetic clip with known trajectories.
 
     python bench/tracker_compare.py [--model rfb-lm] [--trackers-venv /work/venvs/trackers]
         [--norfair-venv /work/venvs/norfair]
@@ -31,19 +31,15 @@ def worker(name: str, dets_file: str) -> None:
     data = json.loads(Path(dets_file).read_text())
     fps = data["fps"]
     out = []
-    if name in ("supervision-bytetrack", "trackers-bytetrack", "trackers-sort"):
+    if name.startswith("trackers-"):
         import supervision as sv
-        if name == "supervision-bytetrack":
-            tracker = sv.ByteTrack(frame_rate=int(fps), lost_track_buffer=LOST_FRAMES * 30 // int(fps))
-            step = tracker.update_with_detections
-        else:
-            import trackers
-            cls = trackers.ByteTrackTracker if name == "trackers-bytetrack" else trackers.SORTTracker
-            try:
-                tracker = cls(lost_track_buffer=LOST_FRAMES, frame_rate=fps)
-            except TypeError:
-                tracker = cls()
-            step = tracker.update
+        import trackers
+        cls = {"trackers-bytetrack": trackers.ByteTrackTracker,
+               "trackers-sort": trackers.SORTTracker,
+               "trackers-ocsort": trackers.OCSORTTracker}[name]
+        # the buffer is given in frames at 30 fps and scaled by frame_rate / 30
+        tracker = cls(lost_track_buffer=round(LOST_FRAMES * 30 / fps), frame_rate=fps)
+        step = tracker.update
         t0 = time.perf_counter()
         for frame in data["frames"]:
             boxes = np.array([f[:4] for f in frame], dtype=np.float32).reshape(-1, 4)
@@ -105,9 +101,9 @@ def main() -> int:
         ours = [[(f.track_id, f.box) for f in tracker.update(fs, size) if f.track_id is not None]
                 for fs in faces]
         results["paddleface FaceTracker"] = (ours, 1000 * (time.perf_counter() - t0) / len(faces))
-        for name, venv in (("supervision-bytetrack", args.trackers_venv),
-                           ("trackers-bytetrack", args.trackers_venv),
+        for name, venv in (("trackers-bytetrack", args.trackers_venv),
                            ("trackers-sort", args.trackers_venv),
+                           ("trackers-ocsort", args.trackers_venv),
                            ("norfair", args.norfair_venv)):
             py = Path(venv) / "bin" / "python"
             if not py.exists():
