@@ -76,8 +76,8 @@ def main() -> int:
         clip = Path(tmp) / "clip720.mp4"
         make_face_clip(shared, clip, size=(1280, 720), fps=25.0, frames=args.frames,
                        face_height=140, tone_hz=440.0 if ffmpeg else None, ffmpeg=ffmpeg)
-        print(f"1280x720 clip, {args.frames} frames, 3 faces; MP4 writer: "
-              f"{'ffmpeg (' + where + ')' if ffmpeg else 'OpenCV mp4v'}")
+        print(f"1280x720 clip, {args.frames} frames, 3 faces, a tone; MP4 writer: OpenCV mp4v"
+              f"{', audio added by ffmpeg (' + where + ')' if ffmpeg else ' (no ffmpeg: no audio)'}")
         print(f"{'model':16} {'thr':>3} {'engine':12} {'detect fps':>10} {'pipeline fps':>12} "
               f"{'ratio':>6} {'track ms':>8}  load avg")
         for model in args.models:
