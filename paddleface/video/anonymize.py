@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 METHODS = ("blur", "pixelate", "fill")
+BLUR_SIDE = 16  # pixels along the shorter side of the shrunk copy that is blurred
 
 
 def face_region(box, margin: float, width: int, height: int) -> Tuple[int, int, int, int]:
@@ -23,8 +24,9 @@ def anonymize(image: np.ndarray, faces: Sequence, method: str = "blur",
               margin: float = 0.2) -> np.ndarray:
     """A copy of the BGR ``image`` with every face region hidden; nothing else changes.
 
-    - ``blur``: a Gaussian blur with sigma = 1/4 of the region's shorter side (no feature of
-      a face survives it);
+    - ``blur``: as a Gaussian blur with sigma = 1/4 of the region's shorter side (no feature
+      of a face survives it), computed on a copy shrunk to 16 pixels along the shorter side
+      and enlarged again: the direct blur of a 250-pixel face took ~100 ms;
     - ``pixelate``: 8 blocks along the shorter side, each the mean of its pixels;
     - ``fill``: black.
     """
@@ -47,6 +49,10 @@ def anonymize(image: np.ndarray, faces: Sequence, method: str = "blur",
                                interpolation=cv2.INTER_AREA)
             roi[:] = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
         else:
-            sigma = max(1.0, short / 4)
-            roi[:] = cv2.GaussianBlur(roi, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
+            f = min(1.0, BLUR_SIDE / short)
+            small = cv2.resize(roi, (max(1, round((x2 - x1) * f)), max(1, round((y2 - y1) * f))),
+                               interpolation=cv2.INTER_AREA)
+            small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(1.0, short * f / 4),
+                                     borderType=cv2.BORDER_REPLICATE)
+            roi[:] = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
     return out
