@@ -1,20 +1,21 @@
 """Latency of one graph on every CPU engine, as ratios to the default (engine="auto") one.
 
     python bench/latency.py [--models ulfd-rfb-320 ulfd-slim-320 rfb-lm] [--threads 1 2]
-        [--engines ...] [--runs 300] [--rounds 3]
+        [--engines ...] [--runs 300] [--rounds 3] [--warmup 20]
 
 Every engine runs the same network: Paddle Inference (oneDNN on and off) its static graph,
 ONNX Runtime and OpenCV DNN our paddle2onnx export, ncnn that export converted by pnnx, MNN
 that export converted by MNNConvert, Paddle Lite x86 the .nb of the same weights, dygraph the
-network itself. rfb-lm runs at 640x480, the ULFD models at their size; the input is crowd.jpg.
+network itself. rfb-lm (and every any-size model, e.g. retinaface-r50) runs at 640x480, the ULFD
+models at their size; the input is crowd.jpg.
 The engines besides Paddle and ONNX Runtime are benchmark extras: bench/requirements.txt.
 
-Each (model, engine, threads) runs in its own process: the median of --runs runs after 20
-warm-up runs. The engines run in interleaved rounds (the order rotating each round), so a
-load change on a shared machine hits every engine alike; the table keeps each engine's
-fastest round and the median over rounds of its ratio to the default engine in the same
-round. "e2e" is the whole detection of the decoded photo with paddleface's numpy pre- and
-post-processing (the same for every engine); "diff" is the largest absolute output
+Each (model, engine, threads) runs in its own process: the median of --runs runs after --warmup
+(20) warm-up runs. The engines run in interleaved rounds (the order rotating each round), so a
+load change on a shared machine hits every engine alike; the table keeps each engine's fastest
+round and the median over rounds of its ratio to the default engine in the same round. "e2e" is
+the whole detection of the decoded photo with paddleface's numpy pre- and post-processing (the
+same for every engine); "diff" is the largest absolute output
 difference from the dygraph network. Lite's Python API sets no thread count (its x86
 kernels choose), so Lite is listed once, under the first thread count.
 """
@@ -125,7 +126,11 @@ def split_outputs(outs):
     return loc, conf, next((o for o in outs if o.shape[-1] == 10), None)
 
 
-def median_ms(fn, runs, warmup=20):
+WARMUP = 20  # runs before timing (--warmup; fewer for the big models on a loaded machine)
+
+
+def median_ms(fn, runs, warmup=None):
+    warmup = WARMUP if warmup is None else warmup
     for _ in range(warmup):
         fn()
     times = []
@@ -164,7 +169,7 @@ def worker(engine, model, threads, d: Path, runs, image):
         return postprocess(loc[0], conf[0], None if lm is None else lm[0], rec.priors(h, w),
                            rec.priors.variances, rec.detection, p.to_pixels)
     net_ms = median_ms(lambda: run(x), runs)
-    e2e_ms = median_ms(detect, max(20, runs // 3))
+    e2e_ms = median_ms(detect, max(min(20, runs), runs // 3))
     print(json.dumps({"net": net_ms, "e2e": e2e_ms, "diff": diff, "faces": len(detect()[1])}))
 
 
@@ -256,11 +261,16 @@ def main():
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=20, help="untimed runs before the timed ones")
     ap.add_argument("--image", default=None)
+    ap.add_argument("--workdir", help="keep the exported files in WORKDIR/MODEL and reuse them "
+                                      "(big models: the exports take minutes)")
     ap.add_argument("--worker", nargs=4, metavar=("ENGINE", "MODEL", "THREADS", "DIR"))
     args = ap.parse_args()
     shared = Path(os.environ.get("PADDLEFACE_SHARED", ROOT.parent / "shared"))
     image = args.image or str(shared / "images" / "crowd.jpg")
+    global WARMUP
+    WARMUP = args.warmup
     if args.worker:
         e, m, t, d = args.worker
         return worker(e, m, int(t), Path(d), args.runs, image)
@@ -273,8 +283,12 @@ def main():
         default = DETECTOR_ENGINE[choose_engine(get_record(model), "cpu")[0]]
         engines = list(dict.fromkeys([default] + args.engines))
         with tempfile.TemporaryDirectory() as tmp:
+            if args.workdir:  # keep the exports; a folder that has them is not converted again
+                tmp = str(Path(args.workdir) / model)
+                Path(tmp).mkdir(parents=True, exist_ok=True)
             d = Path(tmp)
-            unavailable = convert(model, d, engines, image)
+            unavailable = ({} if (d / "reference.npz").is_file() and args.workdir
+                           else convert(model, d, engines, image))
             for threads in args.threads:
                 todo = [e for e in engines if e not in unavailable
                         and (e != "lite-x86" or threads == args.threads[0])]
@@ -284,6 +298,7 @@ def main():
                     order = todo[rnd % len(todo):] + todo[:rnd % len(todo)]
                     for e in order:
                         r = subprocess.run([sys.executable, __file__, "--runs", str(args.runs),
+                                            "--warmup", str(args.warmup),
                                             "--image", image, "--worker", e, model,
                                             str(threads), tmp], capture_output=True, text=True)
                         if r.returncode != 0:

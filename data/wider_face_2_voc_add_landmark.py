@@ -85,7 +85,7 @@ def convert(args, images, labels, out, sets_given):
         print(f"{s}: {r.images} images in {dt:.1f} s ({r.images / max(dt, 1e-9):.0f} images/s): "
               f"{r.copied} copied, {r.written} painted and re-encoded, {r.skipped} already done, "
               f"{r.empty} without faces, {r.failed} failed, {r.errors} problems reported")
-        bad += r.errors + r.failed
+        bad += r.errors  # every failed image reported one of these: counted once
     if bad and not args.skip_bad:
         print(f"{bad} problems (see above); rerun with --skip-bad to accept them", file=sys.stderr)
         return 1

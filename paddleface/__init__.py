@@ -1,4 +1,5 @@
 """PaddleFace: ultra-light face detectors (ULFD, Face-Detector-1MB, RetinaFace) in PaddlePaddle."""
+from .batch_errors import ItemError
 from .errors import PaddleFaceError
 from .registry import REGISTRY, ModelRecord, get_record, list_models
 
@@ -13,5 +14,5 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["FaceDetector", "Face", "PaddleFaceError", "REGISTRY", "ModelRecord", "get_record",
+__all__ = ["FaceDetector", "Face", "ItemError", "PaddleFaceError", "REGISTRY", "ModelRecord", "get_record",
            "list_models"]

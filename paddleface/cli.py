@@ -84,6 +84,9 @@ def describe_engine(det) -> str:
 
 
 def cmd_detect(args) -> int:
+    from .output_paths import check_output_file, check_output_folder
+    check_output_folder(args.out)  # before the model loads: no work is lost to a bad path
+    check_output_file(args.json)
     from .detector import FaceDetector
     from .video.run import check_video_args, pipeline_wanted, run_detect_video
     video = pipeline_wanted(args)
@@ -148,7 +151,10 @@ def detect_inputs(detect, paths, out: Optional[str], json_path: Optional[str],
 
     from .draw import draw_faces
     from .image_io import expand_inputs, is_video, read_image
+    from .output_paths import check_output_file, check_output_folder, write_text_atomically
 
+    check_output_folder(out)
+    check_output_file(json_path)
     files, errors = expand_inputs(paths)
     for _, msg in errors:
         print(f"error: {msg}", file=sys.stderr)
@@ -192,8 +198,7 @@ def detect_inputs(detect, paths, out: Optional[str], json_path: Optional[str],
     finally:
         bar.close()
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(dict(header or {}, images=results), indent=1))
+        write_text_atomically(Path(json_path), json.dumps(dict(header or {}, images=results), indent=1))
     if failed:
         print(f"{failed} of {len(files) + len(errors)} inputs failed", file=sys.stderr)
     return 1 if failed else 0
@@ -361,9 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-images", action="store_true", help="skip decoding the JPEGs")
     p.set_defaults(func=cmd_validate_voc)
 
-    p = sub.add_parser("export", help="export for Paddle Inference, Paddle Lite or ONNX")
+    p = sub.add_parser("export", help="export for Paddle Inference, Paddle Lite, ONNX or the "
+                       "browser (web: a static page with onnxruntime-web)")
     p.add_argument("id", choices=sorted(REGISTRY), metavar="ID")
-    p.add_argument("--format", required=True, choices=["inference", "lite", "onnx"])
+    p.add_argument("--format", required=True, choices=["inference", "lite", "onnx", "web"])
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--input-size", type=parse_size, default=None,
                    help="WxH (default: the model's size; the any-size models: dynamic for "

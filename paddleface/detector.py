@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .batch_errors import ItemError, check_error_mode, source_name
 from .errors import PaddleFaceError
 from .image_io import as_bgr, read_image
 from .paddle_runtime import import_paddle
@@ -156,6 +157,9 @@ class FaceDetector:
         self.record = get_record(model) if isinstance(model, str) else model
         check_settings(self.record, score_threshold, nms_iou, top_k, keep_top_k, input_size,
                        long_side, preprocess)
+        self.max_input_pixels = max_input_pixels or max_pixels_from_env()
+        check_input_size_pixels(preprocess or self.record.preprocess, input_size,
+                                self.max_input_pixels)
         device = set_device(device)
         if opencv_threads is not None:
             import cv2
@@ -184,7 +188,6 @@ class FaceDetector:
         self.input_size = tuple(input_size) if input_size else None
         self.preprocess = preprocess or self.record.preprocess
         self.long_side = long_side
-        self.max_input_pixels = max_input_pixels or max_pixels_from_env()
 
     # ------------------------------------------------------------------ network
     def prepare(self, image: ImageLike, name: Optional[str] = None) -> Prepared:
@@ -247,16 +250,33 @@ class FaceDetector:
         return self._detect_prepared([self.prepare(image)], clip=False)[0]
 
     def detect_batch(self, images: Union[Sequence[ImageLike], str, os.PathLike],
-                     batch_size: int = 8) -> List[List[Face]]:
-        """Faces in each image (arrays or paths; one path is a list of one). Images whose
-        network inputs have the same size run as one batch (so the results equal one-by-one
-        detection exactly)."""
+                     batch_size: int = 8, errors: str = "raise"
+                     ) -> List[Union[List[Face], ItemError]]:
+        """Faces in each image (arrays or paths; one path is a list of one), in input order.
+        Images whose network inputs have the same size run as one batch (so the results
+        equal one-by-one detection exactly).
+
+        ``errors="raise"`` (default): the first bad item (a missing or corrupt file, an
+        array that is not an image, an image over the pixel limit) raises its
+        :class:`PaddleFaceError` and nothing is returned. ``errors="skip"``: each bad item
+        gives an :class:`~paddleface.batch_errors.ItemError` (``index``, ``source``,
+        ``message``; falsy) in its place, and every other item its list of faces, so
+        ``len(result) == len(images)`` always.
+        """
+        check_error_mode(errors)
         if isinstance(images, (str, os.PathLike)):
             images = [images]
-        prepared = [self.prepare(im) for im in images]
-        results: List[Optional[List[Face]]] = [None] * len(prepared)
+        results: List[Union[None, List[Face], ItemError]] = [None] * len(images)
+        prepared: Dict[int, Prepared] = {}
+        for i, im in enumerate(images):
+            try:
+                prepared[i] = self.prepare(im, source_name(im, i))
+            except PaddleFaceError as e:
+                if errors == "raise":
+                    raise
+                results[i] = ItemError(i, source_name(im, i), str(e))
         groups: Dict[Tuple[int, int], List[int]] = {}
-        for i, p in enumerate(prepared):
+        for i, p in prepared.items():
             groups.setdefault(p.tensor.shape[1:], []).append(i)
         for idxs in groups.values():
             for s in range(0, len(idxs), batch_size):
@@ -291,6 +311,26 @@ def max_pixels_from_env() -> int:
         pass
     raise PaddleFaceError(f"PADDLEFACE_MAX_PIXELS={text!r}: a positive number of pixels was "
                           "expected")
+
+
+def check_input_size_pixels(preprocess, input_size: Optional[Tuple[int, int]],
+                            max_pixels: int) -> None:
+    """An ``input_size`` (W, H) whose network input exceeds ``max_pixels``, refused before
+    anything is allocated: the same limit as an any-size model's long side. A fixed resize
+    feeds W x H; a letterbox or square pad up to L x L, L = max(W, H)."""
+    if not input_size:
+        return
+    w, h = (int(v) for v in input_size)
+    if preprocess.resize != "fixed":
+        w = h = max(w, h)
+    pixels = w * h
+    if pixels > max_pixels:
+        gb = pixels * 250 / 1e9  # measured: an 8000x8000 input took 16 GB
+        raise PaddleFaceError(
+            f"input size {input_size[0]}x{input_size[1]}: the network input would be {w}x{h} "
+            f"({pixels / 1e6:.0f} M pixels, about {gb:.0f} GB of memory), over the limit of "
+            f"{max_pixels / 1e6:.1f} M pixels; use a smaller input size (--input-size) or "
+            f"raise the limit (--max-pixels, $PADDLEFACE_MAX_PIXELS)")
 
 
 def check_settings(record: ModelRecord, score_threshold, nms_iou, top_k, keep_top_k,

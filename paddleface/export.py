@@ -1,8 +1,9 @@
 """Exporting a registry model for deployment, each export checked on the spot.
 
 Formats: ``inference`` (a static graph for paddle.inference), ``onnx`` (through paddle2onnx,
-checked with onnxruntime; dynamic batch, and dynamic H and W unless fixed) and ``lite`` (Paddle Lite .nb files made by the Python 3.10 /
-paddle 2.6.2 toolchain of deploy/lite/setup.sh). Every export directory holds
+checked with onnxruntime; dynamic batch, and dynamic H and W unless fixed), ``lite`` (Paddle Lite .nb files made by the Python 3.10 /
+paddle 2.6.2 toolchain of deploy/lite/setup.sh) and ``web`` (the ONNX export plus a static page
+that detects in the browser with onnxruntime-web: :mod:`paddleface.web`). Every export directory holds
 ``deploy.json`` (model id, input shape, preprocessing, anchors, thresholds) and the maximum
 absolute difference of its outputs from the dygraph model on a built-in synthetic picture
 (or a photo the user names).
@@ -90,7 +91,12 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
     # the user's mistakes first, before weights are loaded or converted
     if (int8 or calib_images) and fmt != "lite":
         raise PaddleFaceError("--int8 and --calib-images apply to --format lite only")
+    if fmt == "lite" and record.lite_refusal:
+        raise PaddleFaceError(record.lite_refusal)
     calib = calibration_images(calib_images) if calib_images else None
+    if fmt == "web":  # the runtime files (npm ci once), or why they cannot be had
+        from .web import runtime_dir
+        runtime_dir()
     out = Path(out_dir)
     net, wpath = load_network(record, weights)
     fixed = record.preprocess.resize == "fixed"
@@ -110,13 +116,17 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
             report["max_abs_diff"][f"onednn_{'on' if onednn else 'off'}"] = _max_diff(
                 [o for o in eng(x) if o is not None], ref)
         report["files"] = sorted(p.name for p in out.iterdir())
-    elif fmt == "onnx":
+    elif fmt in ("onnx", "web"):
         report.update(_export_onnx(net, record, out, input_size, x, ref))
+        if fmt == "web":
+            from .web import write_page
+            report.update(write_page(out))
+            report["files"] = report.pop("web_files")
     elif fmt == "lite":
         report.update(_export_lite(record, wpath, out, size, x, ref, int8, calib))
         shape = [1, 3, size[1], size[0]]
     else:
-        raise PaddleFaceError(f"--format must be inference, lite or onnx, not {fmt!r}")
+        raise PaddleFaceError(f"--format must be inference, lite, onnx or web, not {fmt!r}")
     info = deploy_info(record, shape)
     info["export"] = report
     (out / "deploy.json").write_text(json.dumps(info, indent=1))

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from .errors import PaddleFaceError
@@ -36,6 +38,7 @@ def import_paddle():
         return sys.modules["paddle"]
     os.environ.setdefault("GLOG_minloglevel", "2")
     captured = io.StringIO()
+    python_handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     with warnings.catch_warnings(), contextlib.redirect_stderr(captured):
         warnings.filterwarnings("ignore", message="No ccache found")
         try:
@@ -47,5 +50,22 @@ def import_paddle():
         finally:
             kept = [line for line in captured.getvalue().splitlines(keepends=True)
                     if not line.startswith(OMP_NOTICE)]
+        restore_signal_handlers(python_handlers)
     sys.stderr.write("".join(kept))
     return paddle
+
+
+# Paddle's import replaces the SIGTERM action with a C++ handler that prints a "FatalError:
+# Termination signal" banner and aborts, so `kill PID` (systemd, Docker, Kubernetes) could
+# never stop a service gracefully. Its handlers for crashes (SIGSEGV, SIGABRT ...) are kept.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def restore_signal_handlers(handlers) -> None:
+    """Re-install the Python-level handlers ``{signal: handler}`` (as ``signal.getsignal``
+    returned them), which also replaces whatever C handler was installed since."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers; Python's stay as they were
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)

@@ -155,6 +155,8 @@ class ModelRecord:
     # (ulfd-rfb-320, ulfd-slim-320, rfb-lm; the other ids keep that order until a measurement
     # says otherwise); auto takes the first one installed ("inference": with oneDNN).
     cpu_engines: Tuple[str, ...] = ("onnxruntime", "inference")
+    # why ``export --format lite`` refuses this model (None: Lite exports it)
+    lite_refusal: Optional[str] = None
 
     def build(self):
         """A freshly initialised network (train mode)."""
@@ -190,6 +192,14 @@ def _retinaface(slope: float):
     def build():
         from .models import RetinaFaceNet
         return RetinaFaceNet(slope=slope)
+    return build
+
+
+def _retinaface_r50():
+    def build():
+        from .models import RetinaFaceNet
+        # cfg_re50: out_channel 256, so net.py's FPN and SSH use leaky 0 (plain ReLU)
+        return RetinaFaceNet(out_channels=256, slope=None, backbone="resnet50")
     return build
 
 
@@ -254,11 +264,35 @@ _MNET_BACKBONE = Checkpoint("retinaface/mobilenetV1X0.25_pretrain.tar",
                             "MIT", "biubug6/Pytorch_Retinaface")
 
 
+# Pytorch_Retinaface's Resnet50_Final.pth (105 MB, keys prefixed "module."), published on
+# Google Drive / Baidu; facexlib re-publishes the same file as a release asset.
+_R50_CHECKPOINT = Checkpoint(
+    "retinaface/Resnet50_Final.pth",
+    "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_Resnet50_Final.pth",
+    "6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d", "MIT",
+    "biubug6/Pytorch_Retinaface")
+# cfg_re50 (data/config.py): batch 24, 100 epochs, decay at 70 and 90, image size 840,
+# loc weight 2; train.py as for cfg_mnet (lr 1e-3, SGD 0.9, wd 5e-4, per-iteration steps).
+# The backbone is torchvision's resnet50 (its own init); the rest keeps torch's defaults.
+_R50_RECIPE = replace(_LM_RECIPE, epochs=100, milestones=(70, 90), batch_size=24,
+                      input_size=(840, 840), init="torchvision_resnet")
+# cfg_re50 'pretrain': torchvision.models.resnet50(pretrained=True), the ImageNet weights
+# torchvision now serves as resnet50-0676ba61.pth (the name carries the sha256's start)
+_R50_BACKBONE = Checkpoint("torchvision/resnet50-0676ba61.pth",
+                           "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+                           "0676ba61b6795bbe1773cffd859882e5e297624d384b6993f7c9e683e722fb8a",
+                           "BSD-3-Clause", "pytorch/vision")
+_R50_LITE_REFUSAL = ("retinaface-r50 is not a mobile model (27.4 M parameters, a 105 MB "
+                     "fp32 .nb, 33 GMACs at 640x480); export it with --format inference or "
+                     "onnx, or use retinaface-mnet for Paddle Lite")
+
+
 def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: Checkpoint,
                params: int, flops: int, ap: Dict, onednn_skip_passes: Tuple[str, ...] = (),
-               recipe: TrainRecipe = _LM_RECIPE, backbone: Optional[Checkpoint] = None
-               ) -> ModelRecord:
+               recipe: TrainRecipe = _LM_RECIPE, backbone: Optional[Checkpoint] = None,
+               lite_refusal: Optional[str] = None) -> ModelRecord:
     return ModelRecord(onednn_skip_passes=onednn_skip_passes, train=recipe, backbone=backbone,
+                       lite_refusal=lite_refusal,
                        backbone_prefix="body." if backbone else "",
         id=name, description=description, builder=builder, priors=priors, preprocess=_LM_PRE,
         detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=ckpt, landmarks=True,
@@ -280,6 +314,10 @@ _PUBLISHED = {
     "rfb-lm": {"640": (0.865, 0.828, 0.622), "320": (0.814, 0.710, 0.363)},
     "mnet-lm": {"640": (0.873, 0.836, 0.638), "320": (0.811, 0.697, 0.376)},
     "retinaface-mnet": {"origin": (0.9070, 0.8816, 0.7378)},
+    # Pytorch_Retinaface README, ResNet-50: original image scale, and "same parameter with
+    # Mxnet" (test_widerface.py's multi-size setting, not a setting of `paddleface eval`)
+    "retinaface-r50": {"origin": (0.9548, 0.9404, 0.8443),
+                       "mxnet-setting": (0.9482, 0.9384, 0.8960)},
 }
 
 
@@ -385,6 +423,10 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                433_296, 735_859_200, _published("retinaface-mnet"),
                onednn_skip_passes=("conv_activation_onednn_fuse_pass",),
                recipe=replace(_LM_RECIPE, input_size=(640, 640)), backbone=_MNET_BACKBONE),
+    _lm_record("retinaface-r50", "Pytorch_Retinaface ResNet-50, original anchors",
+               _retinaface_r50(), _RETINA_PRIORS, _R50_CHECKPOINT,
+               27_351_584, 33_198_489_600, _published("retinaface-r50"),
+               recipe=_R50_RECIPE, backbone=_R50_BACKBONE, lite_refusal=_R50_LITE_REFUSAL),
     _blaze_record(320, "1be0bce373ef2fd080ad06838fa285ade1c1da940329ffddbe4435c6e6722421",
                   179_312, 289_766_400),
     _blaze_record(640, "82d69f96f158f5a4c729b11c90083bfe1f65dde378be6e158b5cf74e6ecb9473",

@@ -5,9 +5,11 @@ Weights resolve in this order: an explicit path; ``$PADDLEFACE_WEIGHTS/<record p
 ``$PADDLEFACE_HOME`` (default ``~/.cache/paddleface``); a download from the upstream URL,
 checked against its sha256.
 
-PyTorch checkpoints are imported with x2paddle's parameter converter
-(``x2paddle.project_convertor.pytorch.convert.convert_params``) after a safe read
-(``torch.load(weights_only=True)``), unwrapping and a key-by-key shape check.
+PyTorch checkpoints are imported without torch (:func:`import_torch_params`): a restricted
+unpickler (:mod:`paddleface.torch_pickle`) and x2paddle's parameter mapping on numpy arrays
+(:mod:`paddleface.torch_import`), byte-identical to the torch path (``torch.load(
+weights_only=True)`` then x2paddle's ``convert_params``), which is kept for the files only
+torch can read and as the reference in the tests. Then a key-by-key shape check.
 """
 from __future__ import annotations
 
@@ -149,6 +151,30 @@ def convert_with_x2paddle(state_dict: Dict[str, "object"]) -> Dict[str, np.ndarr
     return {k: np.asarray(v) for k, v in params.items()}
 
 
+def import_torch_params(src: Path) -> Dict[str, np.ndarray]:
+    """Paddle-named parameters of the PyTorch checkpoint ``src``.
+
+    Read without torch, always: the result equals the torch + x2paddle path bit for bit for
+    every registry checkpoint, needs no 1 GB dependency and is several times faster. Only a
+    layout numpy cannot hold (the pre-0.4 tar format, bfloat16 tensors) goes through torch,
+    when it is installed; otherwise the error says to install it.
+    """
+    from .torch_import import paddle_params_from_pth
+    from .torch_pickle import UnsupportedCheckpoint
+    src = Path(src)
+    if not src.is_file():
+        raise PaddleFaceError(f"{src}: no such checkpoint file")
+    check_weights_file(src)
+    try:
+        return paddle_params_from_pth(src)
+    except UnsupportedCheckpoint:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise
+        return convert_with_x2paddle(read_torch_state_dict(src))
+
+
 def check_state_dict(record_id: str, src: Path, params: Dict[str, np.ndarray],
                      expected: Dict[str, tuple]) -> None:
     """Refuse a checkpoint whose keys or shapes differ from the model's, in one sentence."""
@@ -198,8 +224,7 @@ def convert_checkpoint(record: ModelRecord, src: Path, out: Optional[Path] = Non
     (by default the cache entry of that exact file)."""
     import paddle
     src = Path(src)
-    state = read_torch_state_dict(src)
-    params = convert_with_x2paddle(state)
+    params = import_torch_params(src)
     check_state_dict(record.id, src, params, expected_shapes(record))
     out = Path(out) if out else cache_path(record, sha256_of(src))
     atomic_write(out, lambda tmp: paddle.save(params, tmp))
@@ -217,8 +242,9 @@ def _from_torch_file(record: ModelRecord, path: Path) -> Path:
     return cached if cached.is_file() else convert_checkpoint(record, path, cached)
 
 
-def download(record: ModelRecord) -> Path:
-    """Fetch the upstream checkpoint into the cache and verify its sha256."""
+def download(record: ModelRecord, instead: str = "pass --weights FILE") -> Path:
+    """Fetch the upstream checkpoint into the cache and verify its sha256; offline, the
+    error says where to put the file or, ``instead``, what else to pass."""
     ck = record.checkpoint
     dest = home() / "downloads" / ck.path
     if dest.is_file() and sha256_of(dest) == ck.sha256:
@@ -241,7 +267,7 @@ def download(record: ModelRecord) -> Path:
         raise PaddleFaceError(
             f"no weights for {record.id} and the download from {ck.url} failed ({e}); "
             f"put {Path(ck.path).name} (sha256 {ck.sha256[:12]}...) at {where}, "
-            f"or pass --weights FILE") from None
+            f"or {instead}") from None
     return dest
 
 

@@ -42,7 +42,9 @@ def onnx_detector(model_id, get_detector, untrained_weights):
     return get_detector(model_id, "onnxruntime")
 
 
-@pytest.mark.parametrize("model_id", list(REGISTRY))
+# retinaface-r50's ONNX Runtime engine is checked against the upstream outputs on four inputs
+# in test_retinaface_r50.py (its weights are synthetic, made there once per session)
+@pytest.mark.parametrize("model_id", [m for m in REGISTRY if m != "retinaface-r50"])
 def test_onnxruntime_matches_dygraph_on_batches_and_sizes(shared, get_detector,
                                                           untrained_weights, model_id):
     det = onnx_detector(model_id, get_detector, untrained_weights)

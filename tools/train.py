@@ -40,7 +40,9 @@ def build_parser():
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pretrained", default="none",
-                   help="none, upstream (converted release), backbone (ImageNet) or a weights file")
+                   help="none, upstream (converted release), backbone (the record's ImageNet "
+                        "backbone), backbone:FILE (an ImageNet backbone file of that layout, "
+                        ".pth or .pdparams) or a weights file")
     p.add_argument("--pretrained-ssd", metavar="FILE",
                    help="a whole checkpoint of this model (.pth through the x2paddle import, or "
                         ".pdparams): load all but the heads, re-initialise the heads (ULFD's "
@@ -58,6 +60,11 @@ def build_parser():
     p.add_argument("--amp", action="store_true", help="mixed precision (GPU)")
     p.add_argument("--device", default=None)
     p.add_argument("--log-dir", default=None, help="VisualDL folder (default: OUTPUT/vdl)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress inside an epoch (a bar with images/s and the loss on a "
+                        "terminal, otherwise a line every --progress-interval seconds)")
+    p.add_argument("--progress-interval", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds between progress lines when stderr is not a terminal")
     return p
 
 

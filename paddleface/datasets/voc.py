@@ -56,6 +56,27 @@ def parse_annotation(path: Path) -> FaceAnnotation:
                           np.asarray(has, bool), width, height)
 
 
+# the converter's list names: WIDER train -> trainval.txt, WIDER val -> test.txt
+LIST_SOURCES = {"trainval": "train", "test": "val"}
+
+
+def missing_list_message(root: Path, split: str) -> str:
+    """Why ``root/ImageSets/Main/<split>.txt`` is missing and what to do, in one sentence:
+    the lists the tree does have (train on one with ``--split``) and the converter call
+    that writes the missing one."""
+    list_file = Path(root) / "ImageSets" / "Main" / f"{split}.txt"
+    present = sorted(p.stem for p in list_file.parent.glob("*.txt")) if list_file.parent.is_dir() else []
+    convert = (f"convert the WIDER {LIST_SOURCES[split]} set into it (python "
+               f"data/wider_face_2_voc_add_landmark.py --sets {LIST_SOURCES[split]} --out {root})"
+               if split in LIST_SOURCES else "")
+    if present:
+        lists = ", ".join(f"{p}.txt" for p in present)
+        return (f"{list_file}: no such image list; {root} has {lists} only: train on it with "
+                f"--split {present[0]}" + (f", or {convert}" if convert else ""))
+    return (f"{list_file}: no such image list (is {root} a VOC tree made by "
+            f"data/wider_face_2_voc_add_landmark.py?)" + (f"; {convert}" if convert else ""))
+
+
 class VOCFaceDataset:
     """``root/ImageSets/Main/<split>.txt`` ids -> (image BGR uint8, FaceAnnotation)."""
 
@@ -64,8 +85,7 @@ class VOCFaceDataset:
         list_file = self.root / "ImageSets" / "Main" / f"{split}.txt"
         if ids is None:
             if not list_file.is_file():
-                raise PaddleFaceError(f"{list_file}: no such image list (is {self.root} a VOC "
-                                      "tree made by data/wider_face_2_voc_add_landmark.py?)")
+                raise PaddleFaceError(missing_list_message(self.root, split))
             ids = [l.strip() for l in list_file.read_text().splitlines() if l.strip()]
         self.ids = ids
         # annotations are small: parse them once (the trainer reads each many times)

@@ -1,6 +1,8 @@
-"""RetinaFace with a MobileNet-0.25 backbone (Pytorch_Retinaface and Face-Detector-1MB).
+"""RetinaFace with a MobileNet-0.25 or a ResNet-50 backbone (Pytorch_Retinaface and
+Face-Detector-1MB).
 
-Parameter names follow ``models/retinaface.py``: ``body.stage{1,2,3}``, ``fpn``,
+Parameter names follow ``models/retinaface.py``: ``body.stage{1,2,3}`` (MobileNet) or
+``body.conv1 ... body.layer4`` (torchvision's ResNet-50, :mod:`.resnet`), ``fpn``,
 ``ssh{1,2,3}``, ``ClassHead``, ``BboxHead``, ``LandmarkHead``. The ImageNet checkpoint
 ``mobilenetV1X0.25_pretrain.tar`` holds ``stage*`` and ``fc`` keys of :class:`MobileNetV1`.
 
@@ -8,15 +10,24 @@ Output as every detector here: ``loc`` (N, P, 4), ``conf`` (N, P, 2), ``landms``
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .layers import conv_bn, conv_dw, flatten_head, optional_softmax, upsample_like
+from .resnet import RESNET50_FEATURE_CHANNELS, ResNet50Body
 
 # Pytorch_Retinaface uses LeakyReLU(0.1) in every block of the 0.25 model (out_channel <= 64);
 # Face-Detector-1MB's copy of the same network uses plain ReLU (slope 0).
 RETINAFACE_SLOPE = 0.1
+
+
+def upstream_slope(out_channels: int) -> float:
+    """The FPN/SSH LeakyReLU slope Pytorch_Retinaface's net.py picks: 0.1 when out_channel
+    <= 64, else 0 (plain ReLU; the ResNet-50 model with 256 channels)."""
+    return RETINAFACE_SLOPE if out_channels <= 64 else 0.0
 
 
 class MobileNetV1(nn.Layer):
@@ -104,13 +115,21 @@ class Conv1x1Head(nn.Layer):
 
 
 class RetinaFaceNet(nn.Layer):
-    """RetinaFace-mobilenet0.25: backbone, FPN, three SSH modules, three heads per level."""
+    """RetinaFace: backbone (strides 8, 16, 32), FPN, three SSH modules, three heads per level.
+
+    ``backbone``: ``"mobilenet0.25"`` (its blocks use ``slope`` too) or ``"resnet50"``
+    (torchvision's, ReLU inside). ``slope`` None: the upstream rule, :func:`upstream_slope`.
+    """
 
     def __init__(self, out_channels: int = 64, anchors_per_level: int = 2,
-                 slope: float = RETINAFACE_SLOPE):
+                 slope: Optional[float] = RETINAFACE_SLOPE, backbone: str = "mobilenet0.25"):
         super().__init__()
-        self.body = Body(slope)
-        self.fpn = FPN((64, 128, 256), out_channels, slope)
+        slope = upstream_slope(out_channels) if slope is None else slope
+        if backbone == "resnet50":
+            self.body, in_channels = ResNet50Body(), RESNET50_FEATURE_CHANNELS
+        else:
+            self.body, in_channels = Body(slope), (64, 128, 256)
+        self.fpn = FPN(in_channels, out_channels, slope)
         self.ssh1 = SSH(out_channels, out_channels, slope)
         self.ssh2 = SSH(out_channels, out_channels, slope)
         self.ssh3 = SSH(out_channels, out_channels, slope)

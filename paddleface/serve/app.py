@@ -1,5 +1,6 @@
 """The HTTP service: ``POST /detect``, PaddleHub's ``POST /predict/<module>``, ``GET /models``,
-``GET /healthz``, the try-it page at ``/`` and FastAPI's OpenAPI docs at ``/docs``."""
+``GET /healthz``, the try-it page at ``/``, each model's in-browser page at ``/web/<id>/``
+(:mod:`paddleface.serve.web`) and FastAPI's OpenAPI docs at ``/docs``."""
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..registry import REGISTRY
 from .inputs import RequestError, decode_base64_image, decode_upload
 from .models import HUB_MODULES, DetectorPool, hub_protocol
+from .web import add_web_routes
 
 PAGE = Path(__file__).with_name("page.html")
 CONFIG_ENV = "PADDLEFACE_SERVE_CONFIG"  # how `paddleface serve --workers N` configures each worker
@@ -254,7 +256,7 @@ def create_app(config: Optional[ServeConfig] = None) -> FastAPI:
         if ctype == "application/json":
             try:
                 doc = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not JSON we take
                 raise RequestError(400, "the body is not valid JSON.") from None
             if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
                 raise RequestError(400, 'the JSON body must be an object with "images": '
@@ -341,7 +343,7 @@ def create_app(config: Optional[ServeConfig] = None) -> FastAPI:
                                     f"serves {', '.join(HUB_MODULES)}.")
         try:
             doc = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not JSON we take
             raise RequestError(400, "the body is not valid JSON; send application/json "
                                     '{"images": [base64, ...]}.') from None
         if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not doc["images"]:
@@ -392,6 +394,8 @@ def create_app(config: Optional[ServeConfig] = None) -> FastAPI:
         return {"status": "ok", "pid": os.getpid(), "loaded": pool.loaded(),
                 "uptime_s": round(time.time() - started, 1)}
 
+    add_web_routes(app)  # /web/<id>/: the model's web export, cross-origin isolated
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
         return HTMLResponse(PAGE.read_text(encoding="utf-8"))
@@ -412,6 +416,10 @@ def app_from_env() -> FastAPI:
     # a worker process is new: what `paddleface serve` set up in its own process is not here
     quiet_paddle()
     limit_malloc_arenas()
+    # import paddle here, in the main thread under uvicorn's signal handlers, which
+    # import_paddle keeps (the models load in a thread, where they could not be restored)
+    from ..paddle_runtime import import_paddle
+    import_paddle()
     return create_app(config_from_env())
 
 

@@ -25,13 +25,16 @@ def register(sub) -> None:
     p.add_argument("--max-megapixels", type=float, default=50,
                    help="larger images get 413 before they are decoded")
     p.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    p.add_argument("--graceful-timeout", type=float, default=20, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT: stop accepting, let requests in flight finish for "
+                        "up to this long, then exit 0 (default 20, below Docker's and "
+                        "Kubernetes' 30 s before SIGKILL)")
     p.set_defaults(func=run_serve)
 
 
 def run_serve(args) -> int:
-    import uvicorn
-
     from .app import ServeConfig, config_to_env
+    from .lifecycle import serve
     from .memory import limit_malloc_arenas
     limit_malloc_arenas()  # with --workers 1 the app runs in this process
     preload = [m for m in args.preload.split(",") if m]
@@ -44,6 +47,6 @@ def run_serve(args) -> int:
                               max_body_bytes=int(args.max_body_mb * (1 << 20)),
                               max_pixels=int(args.max_megapixels * 1e6)))
     # an import string and a factory: with --workers N, each worker process builds its own app
-    uvicorn.run("paddleface.serve.app:app_from_env", factory=True, host=args.host,
-                port=args.port, workers=args.workers, access_log=not args.no_access_log)
-    return 0
+    return serve("paddleface.serve.app:app_from_env", host=args.host, port=args.port,
+                 workers=args.workers, access_log=not args.no_access_log,
+                 graceful_timeout=args.graceful_timeout)

@@ -14,6 +14,11 @@ biases): measured on ULFD RFB, regular conv weights had 2.5x torch's std and dep
 layers they do not load with ``xavier_uniform_`` on conv weights only (biases keep torch's
 default): :func:`xavier_uniform_conv_weights`.
 
+Pytorch_Retinaface's ResNet-50 model is the exception: its backbone is
+``torchvision.models.resnet50``, which initialises itself (conv weights kaiming-normal with
+mode ``fan_out`` for ReLU, BatchNorm weight 1 and bias 0), while the FPN, SSH and heads keep
+torch's defaults: :func:`torchvision_resnet_init`.
+
 None of this is used by the weight import: imported weights overwrite every tensor.
 """
 from __future__ import annotations
@@ -74,4 +79,20 @@ def xavier_uniform_conv_weights(net: nn.Layer) -> nn.Layer:
     return net
 
 
-INITIALISERS = {"torch_default": torch_default_init}
+def torchvision_resnet_init(net: nn.Layer) -> nn.Layer:
+    """torch's defaults everywhere, then torchvision's ResNet init on every ResNet-50 body:
+    conv weights N(0, 2 / fan_out) with fan_out = out_channels * kh * kw
+    (``kaiming_normal_(mode="fan_out", nonlinearity="relu")``), BatchNorm weight 1, bias 0."""
+    from ..models.resnet import ResNet50Body
+    torch_default_init(net)
+    bodies = [m for m in net.sublayers(include_self=True) if isinstance(m, ResNet50Body)]
+    for body in bodies:
+        for layer in body.sublayers():
+            if isinstance(layer, nn.Conv2D):
+                _, fan_out = _fan_in_out(layer.weight, layer)
+                layer.weight.set_value(paddle.normal(0.0, math.sqrt(2.0 / fan_out),
+                                                     layer.weight.shape))
+    return net
+
+
+INITIALISERS = {"torch_default": torch_default_init, "torchvision_resnet": torchvision_resnet_init}

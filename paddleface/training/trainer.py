@@ -56,6 +56,8 @@ class TrainConfig:
     device: Optional[str] = None
     log_dir: Optional[str] = None
     ids: Optional[List[str]] = field(default=None, repr=False)  # restrict the training images
+    quiet: bool = False  # no progress inside an epoch (the per-epoch line stays)
+    progress_interval: float = 30.0  # seconds between progress lines when stderr is no terminal
 
 
 def read_faces(voc: VOCFaceDataset, index: int, record: ModelRecord):
@@ -121,46 +123,51 @@ def _atomic_save(obj, path: Path) -> None:
 
 def load_pretrained(net, record: ModelRecord, spec: str) -> str:
     """Initialise ``net``: "none", "upstream" (the converted release), "backbone" (the
-    ImageNet backbone through the x2paddle import) or a weights file."""
+    record's ImageNet backbone through the x2paddle import), "backbone:FILE" (an ImageNet
+    backbone file of the same layout: a PyTorch .pth or a Paddle .pdparams) or a weights file."""
     import paddle
-    from ..weights import (check_state_dict, convert_with_x2paddle, download, load_weights,
-                           read_torch_state_dict, resolve_weights)
+    from ..weights import check_state_dict, download, load_weights, resolve_weights
     if spec == "none":
         return "upstream (torch-default) initialisation"
-    if spec == "upstream" or (spec not in ("backbone",) and Path(spec).suffix != ""):
-        path = resolve_weights(record, None if spec == "upstream" else spec)
-        load_weights(net, path, record)
-        return f"weights {path}"
-    if spec == "backbone":
+    if spec == "backbone" or spec.startswith("backbone:"):
         if record.backbone is None:
             raise PaddleFaceError(f"{record.id} has no ImageNet backbone checkpoint; use "
                                   "--pretrained none, upstream or a weights file")
-        env = os.environ.get("PADDLEFACE_WEIGHTS")
-        src = Path(env) / record.backbone.path if env else None
-        if src is None or not src.is_file():
-            from dataclasses import replace
-            src = download(replace(record, checkpoint=record.backbone))
-        params = convert_with_x2paddle(read_torch_state_dict(src))
-        params = {record.backbone_prefix + k: v for k, v in params.items() if not k.startswith("fc.")}
+        if spec.startswith("backbone:"):
+            src = Path(spec[len("backbone:"):])
+        else:
+            env = os.environ.get("PADDLEFACE_WEIGHTS")
+            src = Path(env) / record.backbone.path if env else None
+            if src is None or not src.is_file():
+                from dataclasses import replace
+                src = download(replace(record, checkpoint=record.backbone),
+                               instead="pass --pretrained backbone:FILE")
+        params = read_weights_file(str(src))
+        # the classifier is not part of the detector (torchvision's IntermediateLayerGetter)
+        params = {record.backbone_prefix + k: v for k, v in params.items()
+                  if not k.startswith("fc.")}
         own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
         expected = {k: own[k] for k in own if k.startswith(record.backbone_prefix)}
         check_state_dict(f"{record.id} backbone", src, params, expected)
         net.set_state_dict({k: paddle.to_tensor(v) for k, v in params.items()})
         return f"ImageNet backbone {src}"
-    raise PaddleFaceError(f"--pretrained must be none, upstream, backbone or a weights file, "
-                          f"not {spec!r}")
+    if spec == "upstream" or Path(spec).suffix != "":
+        path = resolve_weights(record, None if spec == "upstream" else spec)
+        load_weights(net, path, record)
+        return f"weights {path}"
+    raise PaddleFaceError(f"--pretrained must be none, upstream, backbone, backbone:FILE or a "
+                          f"weights file, not {spec!r}")
 
 
 def read_weights_file(path: str) -> Dict[str, np.ndarray]:
     """A ``.pdparams`` file, or a PyTorch checkpoint through the x2paddle import."""
-    from ..weights import (PADDLE_SUFFIXES, convert_with_x2paddle, read_paddle_state,
-                           read_torch_state_dict)
+    from ..weights import PADDLE_SUFFIXES, import_torch_params, read_paddle_state
     p = Path(path)
     if not p.is_file():
         raise PaddleFaceError(f"{p}: no such weights file")
     if p.suffix in PADDLE_SUFFIXES:
         return {k: np.asarray(v) for k, v in read_paddle_state(p).items()}
-    return convert_with_x2paddle(read_torch_state_dict(p))
+    return import_torch_params(p)
 
 
 def _sublayers_under(net, prefixes):
@@ -365,17 +372,18 @@ class Trainer:
         return bool(every) and epoch % every == 0 or epoch + 1 == self.epochs
 
     def train(self) -> Dict:
-        from tqdm import tqdm
+        from .progress import EpochProgress
         self.net.train()
         last_epoch = self.start_epoch - 1
         for epoch in range(self.start_epoch, self.epochs):
             self.epoch = epoch
             loader = self._loader(epoch)
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                       disable=self.rank != 0 or not sys.stderr.isatty())
+            progress = EpochProgress(f"epoch {epoch + 1}/{self.epochs}", len(self.train_set.voc),
+                                     enabled=self.rank == 0 and not self.cfg.quiet,
+                                     interval=self.cfg.progress_interval)
             t0, seen, losses, lrs = time.time(), 0, [], []
             check = self._check_loss(epoch)
-            for batch in bar:
+            for batch in loader:
                 lrs.append(self.optimizer.get_lr())
                 value, terms = train_step(self.model, self.record, self.optimizer, batch,
                                           self.scaler, check)
@@ -390,10 +398,10 @@ class Trainer:
                     self._log(f"train/loss_{k}", v, self.step)
                 self._log("train/lr", self.optimizer.get_lr(), self.step)
                 self._log("train/images_per_s", rate, self.step)
-                bar.set_postfix(loss=f"{value:.3f}", lr=f"{self.optimizer.get_lr():.2g}",
-                                img_s=f"{rate:.0f}")
+                progress.update(batch[0].shape[0] * self.world, value, self.optimizer.get_lr())
                 if self.cfg.max_iters and self.step >= self.cfg.max_iters:
                     break
+            progress.close()
             if not self.lr_per_iteration:
                 self.scheduler.step()
             entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
