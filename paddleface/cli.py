@@ -85,13 +85,17 @@ def describe_engine(det) -> str:
 
 def cmd_detect(args) -> int:
     from .output_paths import check_output_file, check_output_folder
-    check_output_folder(args.out)  # before the model loads: no work is lost to a bad path
-    check_output_file(args.json)
-    from .detector import FaceDetector
-    from .video.run import check_video_args, pipeline_wanted, run_detect_video
+    from .video.run import check_video_args, out_is_video_file, pipeline_wanted, run_detect_video
     video = pipeline_wanted(args)
     if video:
         check_video_args(args)
+    # before the model loads: no work is lost to a bad path
+    if video and out_is_video_file(args.out):
+        check_output_file(args.out, "--out")
+    else:
+        check_output_folder(args.out)
+    check_output_file(args.json)
+    from .detector import FaceDetector
     record = get_record(args.model)
     if args.save_crops and not record.landmarks:
         raise PaddleFaceError(f"--save-crops aligns faces by their 5 landmarks, which {record.id} "

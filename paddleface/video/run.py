@@ -83,6 +83,11 @@ def pipeline_wanted(args) -> bool:
                 or any(parse_source(p).live for p in args.paths))
 
 
+def out_is_video_file(out: Optional[str]) -> bool:
+    """``--out clip.mp4`` names the one video to write; any other --out is a folder."""
+    return bool(out) and out.lower().endswith(".mp4")
+
+
 def check_video_args(args) -> None:
     """Mistakes found before the model loads: a missing camera, --anonymize without --out."""
     for p in args.paths:
@@ -95,7 +100,7 @@ def check_video_args(args) -> None:
     if args.save_crops:
         raise PaddleFaceError("--save-crops works on images without the video options; run "
                               "it on its own")
-    if args.out and args.out.lower().endswith(".mp4") and len(args.paths) != 1:
+    if out_is_video_file(args.out) and len(args.paths) != 1:
         raise PaddleFaceError(f"--out {args.out}: one MP4 file takes one video or stream; "
                               "give a folder for several inputs")
 
@@ -171,7 +176,7 @@ def render(image, faces, args):
 def output_path(args, spec: SourceSpec, rel: Optional[Path], video: bool) -> Optional[Path]:
     if not args.out:
         return None
-    if args.out.lower().endswith(".mp4") and video:
+    if out_is_video_file(args.out) and video:
         return Path(args.out)
     name = rel if rel is not None else Path(spec.output_stem() + ".mp4")
     # the names `paddleface detect --out` gives (clip.avi -> clip.avi.mp4, x.gif -> x.gif.png)
