@@ -48,7 +48,9 @@ def main(argv=None) -> int:
     svc = ServiceProcess(["--model", args.model, "--threads", "1", "--no-access-log",
                           "--max-body-mb", "2", "--max-megapixels", "4"], log=Path(args.log))
     svc.start()
+    import collections
     rows, total, failure = [], {}, None
+    by_kind: collections.Counter = collections.Counter()
     try:
         # warm-up: one good request of each format, so first-use allocations are not counted
         for body in seeds.values():
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
             t0 = time.time()
             try:
                 counts = run_fuzz(svc.port, seeds, per_round, timeout=args.timeout, seed=r,
-                                  slow=not args.no_slow)
+                                  slow=not args.no_slow, by_kind=by_kind)
             except AssertionError as e:  # Hypothesis's shrunk 5xx or hang
                 failure = str(e)[:2000]
                 break
@@ -89,6 +91,9 @@ def main(argv=None) -> int:
     for row in rows:
         print(" | ".join(str(row.get(k, 0)) for k in keys))
     print(f"total: {sum(total.values())} requests, " + json.dumps(total, sort_keys=True))
+    print("per kind: " + "; ".join(
+        f"{kind} " + ", ".join(f"{o} {n}" for (k, o), n in sorted(by_kind.items()) if k == kind)
+        for kind in sorted({k for k, _ in by_kind})))
     if failure:
         print(f"FAILED: {failure}")
         return 1

@@ -52,18 +52,42 @@ def checks(ours, ups, drift_ma, after_1):
     return [(name, float(value), float(bound), bool(value <= bound)) for name, value, bound in out]
 
 
-def torch_control(replay, iterations, noise):
-    """ULFD only: bench/torch_ulfd.py's PyTorch step on the same batches, with ``noise``
-    relative input noise (0 = none). Returns the losses and the max per-tensor difference
-    from after_1_step.pth and how many tensors are within 1e-4."""
-    import torch
+def _ulfd_torch():
     from bench.torch_ulfd import TorchULFDRFB, multibox_loss
+
+    def total(net, x, loc_t, conf_t, landm_t):
+        conf, loc = net(x)
+        reg, cls = multibox_loss(conf, loc, conf_t, loc_t)
+        return reg + cls
+    return TorchULFDRFB(), total
+
+
+def _lm_torch():
+    from bench.torch_lm import TorchRFBLandmark, multibox_loss_lm
+
+    def total(net, x, loc_t, conf_t, landm_t):
+        loss_l, loss_c, loss_landm = multibox_loss_lm(*net(x), loc_t, conf_t, landm_t)
+        return 2 * loss_l + loss_c + loss_landm  # FD-1MB's train.py: loc weight 2
+    return TorchRFBLandmark(), total
+
+
+# family -> () -> (this project's PyTorch network, (net, x, loc_t, conf_t, landm_t) -> total)
+TORCH_STEPS = {"ulfd": _ulfd_torch, "lm": _lm_torch}
+
+
+def torch_control(replay, iterations, noise):
+    """This project's PyTorch step of the family's network and loss (bench/torch_ulfd.py,
+    bench/torch_lm.py) on the same batches and targets, with ``noise`` relative input noise
+    (0 = none). Returns the losses and (max per-tensor difference from after_1_step.pth,
+    tensors within 1e-4, tensors compared)."""
+    import torch
     from paddleface.training.replay import tensor_rel
-    net = TorchULFDRFB()
+    net, total_loss = TORCH_STEPS[replay.name]()
     net.load_state_dict(torch.load(replay.dir / "init.pth", map_location="cpu", weights_only=True))
     net.train()
-    opt = torch.optim.SGD(net.parameters(), lr=replay.record.train.lr, momentum=0.9,
-                          weight_decay=5e-4)
+    r = replay.record.train
+    opt = torch.optim.SGD(net.parameters(), lr=r.lr, momentum=r.momentum,
+                          weight_decay=r.weight_decay)
     rng = np.random.default_rng(12345)
     losses, after = [], (float("nan"), 0, 0)
     for it in range(iterations):
@@ -72,12 +96,11 @@ def torch_control(replay, iterations, noise):
         if noise:
             x = x * (1 + noise * rng.standard_normal(x.shape)).astype(np.float32)
         opt.zero_grad()
-        conf, loc = net(torch.from_numpy(x))
-        reg, cls = multibox_loss(conf, loc, torch.from_numpy(b[2].numpy()).long(),
-                                 torch.from_numpy(b[1].numpy()))
-        (reg + cls).backward()
+        total = total_loss(net, torch.from_numpy(x), torch.from_numpy(b[1].numpy()),
+                           torch.from_numpy(b[2].numpy()).long(), torch.from_numpy(b[3].numpy()))
+        total.backward()
         opt.step()
-        losses.append(float((reg + cls).detach()))
+        losses.append(float(total.detach()))
         if it == 0:
             ref = replay.reference_after_1_step()
             sd = {k.replace("running_mean", "_mean").replace("running_var", "_variance"):
@@ -120,8 +143,8 @@ def main(argv=None):
     p.add_argument("--json")
     p.add_argument("--plot")
     p.add_argument("--torch-control", action="store_true",
-                   help="ulfd: also run bench/torch_ulfd.py's PyTorch step for 3 iterations, "
-                        "without and with 1e-7 input noise")
+                   help="also run this project's PyTorch step of the family (bench/torch_ulfd.py, "
+                        "bench/torch_lm.py) for 3 iterations, without and with 1e-7 input noise")
     p.add_argument("--control", action="store_true",
                    help="also run with 1e-7 relative input noise (the float32 noise floor)")
     args = p.parse_args(argv)
@@ -166,8 +189,9 @@ def main(argv=None):
               f"{', '.join(f'{v:.1e}' for v in noise['iteration_1_2_rel'])}; moving average "
               f"{noise['max_rel_10_iteration_moving_average']:.2e}")
     torch_rows = {}
-    if args.torch_control and args.family == "ulfd":
-        print("\nPyTorch (bench/torch_ulfd.py) on the same batches, against the upstream trace:")
+    if args.torch_control:
+        print(f"\nPyTorch (bench/torch_{'ulfd' if args.family == 'ulfd' else 'lm'}.py) on the "
+              "same batches, against the upstream trace:")
         print("input | iteration 1 rel | iteration 2 rel | after 1 step max rel | tensors within 1e-4")
         for noise in (0.0, 1e-7):
             tl, (mx, within, total) = torch_control(replay, 3, noise)

@@ -73,6 +73,17 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
                    help="auto (default: the fastest installed engine for the model and device, "
                         "see `paddleface models`), onnxruntime, inference or dygraph")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    add_precision_args(p)
+
+
+def add_precision_args(p: argparse.ArgumentParser) -> None:
+    """--precision and --calib-images (detect, eval, export)."""
+    p.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
+                   help="int8: ONNX Runtime on the static int8 quantisation (CPU; offered where "
+                        "it was faster, see `paddleface models`)")
+    p.add_argument("--calib-images", metavar="DIR|LIST.txt",
+                   help="photos to calibrate the int8 model on (a few dozen like the ones it "
+                        "will see)")
 
 
 def describe_engine(det) -> str:
@@ -100,11 +111,16 @@ def cmd_detect(args) -> int:
     if args.save_crops and not record.landmarks:
         raise PaddleFaceError(f"--save-crops aligns faces by their 5 landmarks, which {record.id} "
                               "does not predict; use a landmark model such as rfb-lm")
-    det = FaceDetector(record, weights=args.weights, device=args.device,
-                       score_threshold=args.threshold, nms_iou=args.nms_iou, top_k=args.top_k,
-                       keep_top_k=args.keep_top_k, input_size=args.input_size,
-                       long_side=args.long_side, max_input_pixels=args.max_pixels,
-                       engine=args.engine, threads=args.threads)
+    spec = dict(model=record.id, weights=args.weights, device=args.device,
+                score_threshold=args.threshold, nms_iou=args.nms_iou, top_k=args.top_k,
+                keep_top_k=args.keep_top_k, input_size=args.input_size,
+                long_side=args.long_side, max_input_pixels=args.max_pixels,
+                engine=args.engine, threads=args.threads, precision=args.precision,
+                calibration=args.calib_images)
+    from .batch.options import run_job, wants_job
+    if not video and wants_job(args):  # folders in worker processes; videos go below
+        return run_job(args, spec)
+    det = FaceDetector(**spec)
     if args.verbose:
         print(describe_engine(det), file=sys.stderr)
     if video:
@@ -122,7 +138,7 @@ def detection_settings(det) -> dict:
     else:
         w, h = det.input_size or pre.size
         size = {"input_size": f"{w}x{h}", "resize": pre.resize}
-    return dict({"model": det.record.id,
+    return dict({"model": det.record.id, "labels": list(det.record.labels),
                  "weights": str(det.weights_path) if det.weights_path else None,
                  "engine": det.engine.name,
                  "score_threshold": max(proto.score_threshold, proto.final_threshold),
@@ -257,7 +273,7 @@ def _detect_video(detect, path, drawn: Optional[Path]) -> dict:
 def cmd_models(args) -> int:
     from .engine import choose_engine
     from .weights import weights_available
-    rows = [("id", "params", "GMACs", "input", "landmarks", "weights", "licence", "CPU engine")]
+    rows = [("id", "params", "GMACs", "input", "landmarks", "weights", "licence", "CPU engine", "int8")]
     reasons = {}
     for r in REGISTRY.values():
         engine, why = choose_engine(r, "cpu")
@@ -269,7 +285,8 @@ def cmd_models(args) -> int:
                      f"{r.flops / 1e9:.3f}@{r.flops_input[0]}x{r.flops_input[1]}", inp,
                      "yes" if r.landmarks else "no",
                      {"none": "not published"}.get(weights_available(r), weights_available(r) or "download"),
-                     r.checkpoint.license if r.checkpoint else "-", engine))
+                     r.checkpoint.license if r.checkpoint else "-", engine,
+                     "yes" if r.int8_cpu else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -301,7 +318,8 @@ def cmd_convert(args) -> int:
 def cmd_export(args) -> int:
     from .export import export_model
     info = export_model(get_record(args.id), args.format, args.out, args.weights,
-                        args.input_size, args.check_image, args.int8, args.calib_images)
+                        args.input_size, args.check_image, args.int8, args.calib_images,
+                        args.precision)
     rep = info["export"]
     print(f"{args.id}: {args.format} export in {args.out} ({', '.join(rep['files'])}), "
           f"max abs difference from dygraph {rep['max_abs_diff']}")
@@ -348,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write aligned 112x112 face crops (5-landmark similarity transform, "
                         "the ArcFace template) of every image into DIR; landmark models only")
     add_engine_args(p)
+    from .batch.options import add_job_args
+    add_job_args(p)
     p.add_argument("--verbose", "-v", action="store_true",
                    help="say which engine runs the model and why")
     from .video.run import add_video_args
@@ -385,13 +405,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lite: also model_*_int8_weights.nb (opt's int8 weight quantization)")
     p.add_argument("--calib-images", metavar="DIR|LIST.txt",
                    help="lite: also model_*_int8.nb, post-training int8 quantization calibrated "
-                        "on these photos (a few hundred like the ones it will see)")
+                        "on these photos (a few hundred like the ones it will see); onnx with "
+                        "--precision int8: the photos the int8 model is calibrated on")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
+                   help="onnx: int8 also writes model_int8.onnx (static QDQ quantisation, "
+                        "calibrated on --calib-images)")
     p.set_defaults(func=cmd_export)
 
     from .evaluation.cli import register as register_eval
     register_eval(sub)
     from .serve.cli import register as register_serve
     register_serve(sub)
+    from .training.cli import register as register_train
+    register_train(sub)
+    from .datasets.prepare_wider import register as register_prepare
+    register_prepare(sub)
+    from .datasets.mafa_cli import register as register_prepare_mafa
+    register_prepare_mafa(sub)
     return parser
 
 
@@ -404,7 +434,9 @@ def quiet_paddle() -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     quiet_paddle()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # as typed: `train` repeats it in its resume hint
     try:
         return args.func(args)
     except PaddleFaceError as e:

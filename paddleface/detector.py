@@ -11,9 +11,9 @@ from .batch_errors import ItemError, check_error_mode, source_name
 from .errors import PaddleFaceError
 from .image_io import as_bgr, read_image
 from .paddle_runtime import import_paddle
-from .postprocess import clip_boxes, postprocess
+from .postprocess import clip_boxes, postprocess_classes
 from .preprocess import Prepared, prepare
-from .registry import DetectionProtocol, ModelRecord, get_record
+from .registry import DetectionProtocol, ModelRecord, Preprocess, get_record
 from .weights import UnreadableWeights, is_cache_entry, load_weights, resolve_weights
 
 import_paddle()  # a missing paddle is reported here, in one sentence naming the packages
@@ -27,15 +27,19 @@ ImageLike = Union[np.ndarray, str, os.PathLike]
 class Face:
     """One detection. ``box``: (4,) x1 y1 x2 y2 in original-image pixels; ``landmarks``:
     (5, 2) x, y in pixels (left eye, right eye, nose, left and right mouth corner) or None;
-    ``track_id``: the face's id across video frames (``stream(track=True)``), else None."""
+    ``label``: the class, one of the record's ``labels`` ("face" for the one-class models,
+    "face" or "masked_face" for ulfd-mask-*); ``track_id``: the face's id across video frames
+    (``stream(track=True)``), else None."""
 
     box: np.ndarray
     score: float
     landmarks: Optional[np.ndarray] = None
+    label: str = "face"
     track_id: Optional[int] = None
 
     def to_dict(self) -> Dict:
-        d = {"box": [round(float(v), 3) for v in self.box], "score": round(float(self.score), 5)}
+        d = {"box": [round(float(v), 3) for v in self.box], "score": round(float(self.score), 5),
+             "label": self.label}
         if self.landmarks is not None:
             d["landmarks"] = [[round(float(x), 3), round(float(y), 3)] for x, y in self.landmarks]
         return d
@@ -72,14 +76,25 @@ def load_network(record: ModelRecord, weights: Optional[str] = None, allow_downl
 
 
 def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str,
-                input_size=None, threads=None):
-    """(the engine running ``net``, why it was chosen). ``engine``: one of :data:`ENGINES`."""
+                input_size=None, threads=None, precision: str = "fp32", calibration=None):
+    """(the engine running ``net``, why it was chosen). ``engine``: one of :data:`ENGINES`;
+    ``precision`` "int8" runs ONNX Runtime on the int8 model calibrated on ``calibration``
+    (photos: see :func:`paddleface.quantize.calibration_photos`)."""
     from .engine import (ENGINES, DygraphEngine, InferenceEngine, OnnxRuntimeEngine,
                          cached_onnx_model, cached_static_model, choose_engine, missing_packages)
+    from .quantize import cached_int8_model, calibration_photos, check_precision
     if engine not in ENGINES:
         raise PaddleFaceError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    check_precision(record, precision, device)
     why = f"engine={engine!r} was asked for"
-    if engine == "auto":
+    if precision == "int8":
+        if engine not in ("auto", "onnxruntime"):
+            raise PaddleFaceError(f"precision 'int8' runs on engine 'onnxruntime', not {engine!r}")
+        if weights_path is None:
+            raise PaddleFaceError("precision 'int8' quantises the export of a weights file; a "
+                                  "network given in memory runs in fp32")
+        engine, why = "onnxruntime", "precision 'int8' runs the ONNX Runtime int8 model"
+    elif engine == "auto":
         engine, why = choose_engine(record, device, weights_path is not None)
     elif engine != "dygraph" and weights_path is None:
         raise PaddleFaceError(f"engine {engine!r} exports the network from its weights file; "
@@ -94,6 +109,8 @@ def make_engine(record: ModelRecord, net, weights_path, engine: str, device: str
             raise PaddleFaceError(f"engine 'onnxruntime' needs {', '.join(missing)}: "
                                   f"pip install {' '.join(missing)}")
         path = cached_onnx_model(net, record, weights_path, input_size)
+        if precision == "int8":
+            path = cached_int8_model(path, record, calibration_photos(calibration), input_size)
         try:
             return OnnxRuntimeEngine(path, threads), why
         except Exception as e:
@@ -136,6 +153,10 @@ class FaceDetector:
             Inference with oneDNN; on GPU Paddle Inference), "onnxruntime", "inference" or
             "dygraph". ``engine_reason`` says why auto chose what it did.
         threads: CPU threads of the engine (default: all cores).
+        precision: "fp32" (default) or "int8": ONNX Runtime on the static int8 quantisation of
+            the export, for the models whose record offers it (``int8_cpu``; it was faster
+            here), calibrated once on ``calibration`` (a folder of photos, a .txt list or a
+            list of paths) and cached.
         preprocess: a :class:`Preprocess` other than the record's (evaluation uses it).
 
     Boxes are clipped to the image; :meth:`detect_raw` gives them unclipped (evaluation
@@ -151,9 +172,11 @@ class FaceDetector:
                  device: Optional[str] = None, score_threshold: Optional[float] = None,
                  nms_iou: Optional[float] = None, input_size: Optional[Tuple[int, int]] = None,
                  long_side: Optional[int] = -1, protocol: Optional[DetectionProtocol] = None,
-                 network=None, engine: str = "auto", threads: Optional[int] = None,
-                 preprocess=None, top_k: Optional[int] = None, keep_top_k: Optional[int] = None,
-                 max_input_pixels: Optional[int] = None, opencv_threads: Optional[int] = 1):
+                 network: Optional["paddle.nn.Layer"] = None, engine: str = "auto",
+                 threads: Optional[int] = None, preprocess: Optional[Preprocess] = None,
+                 top_k: Optional[int] = None, keep_top_k: Optional[int] = None,
+                 max_input_pixels: Optional[int] = None, opencv_threads: Optional[int] = 1,
+                 precision: str = "fp32", calibration=None):
         self.record = get_record(model) if isinstance(model, str) else model
         check_settings(self.record, score_threshold, nms_iou, top_k, keep_top_k, input_size,
                        long_side, preprocess)
@@ -173,7 +196,9 @@ class FaceDetector:
         fixed = self.record.preprocess.resize == "fixed"
         self.engine, self.engine_reason = make_engine(
             self.record, self.net, weights_path, engine, device,
-            tuple(input_size) if (input_size and fixed) else None, threads)
+            tuple(input_size) if (input_size and fixed) else None, threads, precision,
+            calibration)
+        self.precision = precision
         proto = protocol or self.record.detection
         if score_threshold is not None:
             proto = replace(proto, final_threshold=score_threshold,
@@ -228,14 +253,16 @@ class FaceDetector:
         if priors.shape[0] != loc.shape[1]:
             raise PaddleFaceError(f"{self.record.id}: the network gave {loc.shape[1]} predictions "
                                   f"for a {w}x{h} input but the anchors number {priors.shape[0]}")
+        names = self.record.labels
         out = []
         for i, p in enumerate(items):
-            boxes, scores, points = postprocess(
+            boxes, scores, points, labels = postprocess_classes(
                 loc[i], conf[i], None if landms is None else landms[i], priors,
-                self.record.priors.variances, self.protocol, p.to_pixels, p.offset)
+                self.record.priors.variances, self.protocol, p.to_pixels, p.offset,
+                num_labels=len(names))
             if clip and p.image_size is not None and len(boxes):
                 boxes = clip_boxes(boxes, p.image_size)
-            out.append([Face(b, float(s), None if points is None else points[k])
+            out.append([Face(b, float(s), None if points is None else points[k], names[labels[k]])
                         for k, (b, s) in enumerate(zip(boxes, scores))])
         return out
 

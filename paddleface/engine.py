@@ -116,6 +116,8 @@ def deploy_info(record: ModelRecord, shape: Sequence) -> dict:
         "anchors": {"min_sizes": [list(m) for m in a.min_sizes], "steps": list(a.steps),
                     "variances": list(a.variances), "clip": a.clip, "centers": a.centers},
         "detection": asdict(d),
+        # conf column i + 1 is labels[i]; detection runs per class, then merges by score
+        "labels": list(record.labels),
         "onednn_skip_passes": list(record.onednn_skip_passes),
     }
 

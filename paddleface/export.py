@@ -82,15 +82,28 @@ def _max_diff(ours: List[np.ndarray], ref) -> float:
 
 def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] = None,
                  input_size: Optional[Tuple[int, int]] = None, check_image: Optional[str] = None,
-                 int8: bool = False, calib_images: Optional[str] = None) -> Dict:
+                 int8: bool = False, calib_images: Optional[str] = None,
+                 precision: str = "fp32") -> Dict:
     """Export and check; returns the report also written into ``out_dir/deploy.json``.
 
-    Lite only: ``int8`` adds opt's int8 weight quantization, ``calib_images`` (a folder or a
-    .txt list of photos) post-training int8 quantization calibrated on those photos."""
+    Lite: ``int8`` adds opt's int8 weight quantization, ``calib_images`` (a folder or a
+    .txt list of photos) post-training int8 quantization calibrated on those photos.
+    ONNX: ``precision`` "int8" adds ``model_int8.onnx`` (ONNX Runtime static QDQ quantisation
+    calibrated on ``calib_images``)."""
     import paddle
+    from .quantize import check_precision
     # the user's mistakes first, before weights are loaded or converted
-    if (int8 or calib_images) and fmt != "lite":
-        raise PaddleFaceError("--int8 and --calib-images apply to --format lite only")
+    if precision != "fp32":
+        if fmt != "onnx":
+            raise PaddleFaceError("--precision int8 applies to --format onnx (Lite: --int8, "
+                                  "--calib-images)")
+        check_precision(record, precision)
+        if not calib_images:
+            raise PaddleFaceError("--precision int8 calibrates on photos you name: give "
+                                  "--calib-images DIR|LIST.txt")
+    elif (int8 or calib_images) and fmt != "lite":
+        raise PaddleFaceError("--int8 and --calib-images apply to --format lite only "
+                              "(or to onnx with --precision int8)")
     if fmt == "lite" and record.lite_refusal:
         raise PaddleFaceError(record.lite_refusal)
     calib = calibration_images(calib_images) if calib_images else None
@@ -118,6 +131,13 @@ def export_model(record: ModelRecord, fmt: str, out_dir, weights: Optional[str] 
         report["files"] = sorted(p.name for p in out.iterdir())
     elif fmt in ("onnx", "web"):
         report.update(_export_onnx(net, record, out, input_size, x, ref))
+        if precision == "int8":
+            from .quantize import quantize_onnx
+            q = quantize_onnx(record, out / "model.onnx", out / "model_int8.onnx", calib,
+                              input_size)
+            report["files"].append(q.name)
+            report["int8_onnx_bytes"] = q.stat().st_size
+            report["int8_calibration_images"] = len(calib)
         if fmt == "web":
             from .web import write_page
             report.update(write_page(out))

@@ -12,12 +12,13 @@ from .registry import DetectionProtocol
 
 def postprocess(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
                 priors: np.ndarray, variances: Sequence[float], protocol: DetectionProtocol,
-                to_pixels: np.ndarray, offset: Optional[np.ndarray] = None
-                ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-    """Threshold, decode, NMS and scale one image's predictions.
+                to_pixels: np.ndarray, offset: Optional[np.ndarray] = None,
+                class_index: int = 1) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """Threshold, decode, NMS and scale one image's predictions of one class.
 
     Args:
-        loc: (P, 4) box offsets; conf: (P, 2) softmax probabilities (column 1 = face);
+        loc: (P, 4) box offsets; conf: (P, C) softmax probabilities (column 0 = background;
+            ``class_index`` is the column whose scores are used, 1 = face);
         landms: (P, 10) landmark offsets or None; priors: (P, 4) centre form, normalised.
         to_pixels: (2,) factors from normalised x, y to original-image pixels; offset: (2,)
             pixels added after scaling (letterbox padding), default none.
@@ -25,7 +26,7 @@ def postprocess(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
         boxes (K, 4) corner form in original pixels, scores (K,), landmarks (K, 5, 2) in
         pixels or None; sorted by score, highest first.
     """
-    scores = conf[:, 1]
+    scores = conf[:, class_index]
     # Greedy NMS never lets a box suppress a higher-scoring one, so boxes under the final
     # threshold cannot change which boxes above it survive (nor the top-k and keep-k cuts,
     # which take the highest scores first): dropping them first gives the same detections
@@ -54,6 +55,36 @@ def postprocess(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
         if shift is not None:
             points = points + offset
     return boxes, kept_scores, points
+
+
+def postprocess_classes(loc: np.ndarray, conf: np.ndarray, landms: Optional[np.ndarray],
+                        priors: np.ndarray, variances: Sequence[float],
+                        protocol: DetectionProtocol, to_pixels: np.ndarray,
+                        offset: Optional[np.ndarray] = None, num_labels: int = 1
+                        ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], np.ndarray]:
+    """:func:`postprocess` within each of ``num_labels`` classes (conf columns 1 ..
+    num_labels), merged by score.
+
+    Each class gets its own threshold, top-k, NMS and keep-k, so a face box never suppresses
+    a masked-face box (the upstream ``Predictor.predict`` of ULFD). With one class this is
+    :func:`postprocess` exactly.
+
+    Returns:
+        boxes (K, 4), scores (K,), landmarks (K, 5, 2) or None as :func:`postprocess`, and
+        label indices (K,) int64 (0 = the record's ``labels[0]``); sorted by score, highest
+        first, ties in class order.
+    """
+    parts = [postprocess(loc, conf, landms, priors, variances, protocol, to_pixels, offset,
+                         class_index=c + 1) for c in range(num_labels)]
+    if num_labels == 1:
+        boxes, scores, points = parts[0]
+        return boxes, scores, points, np.zeros(len(scores), np.int64)
+    labels = np.concatenate([np.full(len(p[1]), c, np.int64) for c, p in enumerate(parts)])
+    scores = np.concatenate([p[1] for p in parts])
+    order = np.argsort(-scores, kind="stable")
+    boxes = np.concatenate([p[0].reshape(-1, 4) for p in parts])[order]
+    points = None if landms is None else np.concatenate([p[2] for p in parts])[order]
+    return boxes, scores[order], points, labels[order]
 
 
 def clip_boxes(boxes: np.ndarray, image_size: Tuple[int, int]) -> np.ndarray:

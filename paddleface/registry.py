@@ -155,6 +155,13 @@ class ModelRecord:
     # (ulfd-rfb-320, ulfd-slim-320, rfb-lm; the other ids keep that order until a measurement
     # says otherwise); auto takes the first one installed ("inference": with oneDNN).
     cpu_engines: Tuple[str, ...] = ("onnxruntime", "inference")
+    # precision="int8" (ONNX Runtime static quantisation) is offered: it was faster than fp32
+    # here and cost little AP (bench/latency.py, docs/cpu-speed.md)
+    int8_cpu: bool = False
+    # names of the non-background classes: conf column i + 1 is labels[i]. Detection runs
+    # the threshold, top-k, NMS and keep-k of ``detection`` within each class, then merges
+    # the classes by score (the upstream Predictor.predict of ULFD's masked_face models).
+    labels: Tuple[str, ...] = ("face",)
     # why ``export --format lite`` refuses this model (None: Lite exports it)
     lite_refusal: Optional[str] = None
 
@@ -174,10 +181,10 @@ class ModelRecord:
 
 
 # Builders import the networks (and so paddle) only when called: listing models stays fast.
-def _ulfd(rfb: bool):
+def _ulfd(rfb: bool, num_classes: int = 2):
     def build():
         from .models import ULFDNet
-        return ULFDNet(rfb=rfb)
+        return ULFDNet(rfb=rfb, num_classes=num_classes)
     return build
 
 
@@ -236,7 +243,7 @@ _LM_PRE = Preprocess("BGR", (104.0, 117.0, 123.0), 1.0, "long_side", long_side=6
 
 
 def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
-                 sha: str, ap: Dict) -> ModelRecord:
+                 sha: str, ap: Dict, int8_cpu: bool = False) -> ModelRecord:
     # train.py of ULFD: 200 epochs, multi-step at 95 and 150, lr 1e-2, batch 24
     recipe = TrainRecipe(200, (95, 150), 1e-2, 24, (w, h), "ulfd", match_iou=0.35,
                          iou_eps=1e-5, neg_pos_ratio=3, loc_weight=1.0, voc_box_offset=-1.0,
@@ -250,7 +257,28 @@ def _ulfd_record(name: str, rfb: bool, w: int, h: int, params: int, flops: int,
         checkpoint=Checkpoint(f"ulfd/{fname}", _ULFD_URL + fname, sha, "MIT",
                               "Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"),
         landmarks=False, params=params, flops=flops, flops_input=(w, h), published_ap=ap,
-        train=recipe)
+        train=recipe, int8_cpu=int8_cpu)
+
+
+_MASK_URL = ("https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"
+             "/master/masked_face/pretrained/")
+_MASK_LABELS = ("face", "masked_face")  # masked_face/voc-model-labels.txt after BACKGROUND
+# masked_face/detect_imgs.py: Predictor.predict(image, candidate_size / 2, 0.3) with
+# candidate_size 1200: per class, score > 0.3, the best 1200 into hard NMS at IoU 0.3 on
+# normalised boxes, at most 600 kept.
+_MASK_DETECT = DetectionProtocol(0.3, 1200, 0.3, 600, nms_space="normalized", nms_offset=0.0,
+                                 nms_eps=1e-5, final_threshold=0.3)
+
+
+def _ulfd_mask_record(w: int, h: int, params: int, flops: int, sha: str) -> ModelRecord:
+    """ULFD's masked_face/ RFB models: WIDER FACE + MAFA, classes face and masked_face."""
+    fname = f"RFB-{w}-masked_face-v2.pth"
+    base = _ulfd_record(f"ulfd-mask-{w}", True, w, h, params, flops, sha, {})
+    return replace(
+        base, description=f"ULFD RFB {w}x{h}, two classes: face and masked_face",
+        builder=_ulfd(True, num_classes=1 + len(_MASK_LABELS)), labels=_MASK_LABELS,
+        detection=_MASK_DETECT, checkpoint=replace(base.checkpoint, path=f"ulfd/{fname}",
+                                                   url=_MASK_URL + fname))
 
 
 # Face-Detector-1MB's data/config.py: 250 epochs, decay at 190 and 220, lr 1e-3, batch 32,
@@ -290,9 +318,9 @@ _R50_LITE_REFUSAL = ("retinaface-r50 is not a mobile model (27.4 M parameters, a
 def _lm_record(name: str, description: str, builder, priors: PriorBoxes, ckpt: Checkpoint,
                params: int, flops: int, ap: Dict, onednn_skip_passes: Tuple[str, ...] = (),
                recipe: TrainRecipe = _LM_RECIPE, backbone: Optional[Checkpoint] = None,
-               lite_refusal: Optional[str] = None) -> ModelRecord:
+               lite_refusal: Optional[str] = None, int8_cpu: bool = False) -> ModelRecord:
     return ModelRecord(onednn_skip_passes=onednn_skip_passes, train=recipe, backbone=backbone,
-                       lite_refusal=lite_refusal,
+                       lite_refusal=lite_refusal, int8_cpu=int8_cpu,
                        backbone_prefix="body." if backbone else "",
         id=name, description=description, builder=builder, priors=priors, preprocess=_LM_PRE,
         detection=_LM_DETECT, evaluation=_LM_EVAL, checkpoint=ckpt, landmarks=True,
@@ -395,15 +423,19 @@ REGISTRY: Dict[str, ModelRecord] = {r.id: r for r in [
                  _published("ulfd-slim-640")),
     _ulfd_record("ulfd-rfb-320", True, 320, 240, 281_100, 100_418_560,
                  "c722b4427cc71642768baef6e15c659931b56f07425e5d2b0ec033ad41b145b3",
-                 _published("ulfd-rfb-320")),
+                 _published("ulfd-rfb-320"), int8_cpu=True),
     _ulfd_record("ulfd-rfb-640", True, 640, 480, 281_100, 399_157_760,
                  "bf34512b1a93dc234178e8a701ecf25c6afddf335a3226accf62982536e160b5",
-                 _published("ulfd-rfb-640")),
+                 _published("ulfd-rfb-640"), int8_cpu=True),
+    _ulfd_mask_record(320, 240, 288_982, 100_904_960,
+                      "e5a5ed228cd574c8cfe206192712188ced9208fa7d48d51ffa7943669526a460"),
+    _ulfd_mask_record(640, 480, 288_982, 401_093_120,
+                      "c2933b1fbbd79b3aea64752733be5b5e5648a38b1a4b7e0eb447141bffb4539a"),
     _lm_record("slim-lm", "Face-Detector-1MB slim with 5 landmarks, any input size",
                _tiny_lm(False), _TINY_LM_PRIORS,
                _fd1mb("slim_Final.pth",
                       "76cdb587b2cf5f91b3836b66a652a0f7a91891758cd4fb0b07e4b7527af1c651"),
-               348_032, 347_317_760, _published("slim-lm")),
+               348_032, 347_317_760, _published("slim-lm"), int8_cpu=True),
     _lm_record("rfb-lm", "Face-Detector-1MB RFB with 5 landmarks, any input size",
                _tiny_lm(True), _TINY_LM_PRIORS,
                _fd1mb("RBF_Final.pth",

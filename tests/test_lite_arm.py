@@ -126,6 +126,17 @@ def test_arm_fp32_detector_matches_python_detector(shared, work, model_id):
 
 
 @needs_arm
+def test_arm_masked_face_detector_keeps_the_classes(shared, work):
+    """ulfd-mask-320 (three classes, per-class NMS read from deploy.json's labels) on ARM
+    against the Python detector on the masked photos: the same faces with the same labels."""
+    masked = sorted((shared / "images/masked").iterdir())
+    result = compare_arm.compare(ARM, "ulfd-mask-320", masked, work, [""])["model_arm.nb"]
+    assert result["images"] == 5 and result["faces_ref"] >= 5, result
+    assert result["unpaired"] == 0 and result["label"] == 0, result
+    assert result["box"] <= 1.0 and result["score"] <= 1e-3, result
+
+
+@needs_arm
 def test_arm_int8_detector_keeps_the_faces(shared, work):
     """Post-training int8 on ARM against the Python fp32 detector: int8 moves scores and
     boxes, so faces near the 0.6 threshold may come and go, but the clear ones stay (AP:

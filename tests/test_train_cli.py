@@ -67,3 +67,18 @@ def test_ctrl_c_says_where_training_stopped_and_how_to_resume(train_tool, tmp_pa
     banner = capsys.readouterr().out
     assert f"resuming from epoch 4 after 120 iterations ({out / 'last.pdstate'})" in banner
     assert "random initialisation" not in banner
+
+
+def test_paddleface_train_subcommand_resume_hint_names_itself(tmp_path, monkeypatch, capsys):
+    """The wheel's `paddleface train` is the same trainer as tools/train.py; its resume hint
+    repeats `paddleface train` and the flags as typed."""
+    import paddleface.training.trainer as trainer_module
+    from paddleface.cli import main
+    monkeypatch.setattr(trainer_module, "Trainer", InterruptedTrainer)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pdstate").write_bytes(b"")
+    flags = ["--model", "ulfd-slim-320", "--data-root", str(tmp_path), "--output-dir", str(out)]
+    assert main(["train", *flags]) == 130
+    err = capsys.readouterr().err
+    assert f"resume with: {shlex.join(['paddleface', 'train', *flags, '--resume'])} " in err

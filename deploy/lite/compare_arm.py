@@ -104,6 +104,12 @@ def as_rows(faces) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), -1) if rows else np.zeros((0, 5))
 
 
+def labels_of(faces) -> List[str]:
+    """The class name of each face (Face objects or JSON dicts; "face" when absent)."""
+    return [(f.get("label", "face") if isinstance(f, dict) else getattr(f, "label", "face"))
+            for f in faces]
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     w = np.clip(np.minimum(a[:, None, 2], b[:, 2]) - np.maximum(a[:, None, 0], b[:, 0]), 0, None)
     h = np.clip(np.minimum(a[:, None, 3], b[:, 3]) - np.maximum(a[:, None, 1], b[:, 1]), 0, None)
@@ -112,12 +118,18 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a)[:, None] + area(b) - inter)
 
 
-def agreement(ref: Sequence[np.ndarray], ours: Sequence[np.ndarray]) -> dict:
+def agreement(ref: Sequence[np.ndarray], ours: Sequence[np.ndarray],
+              ref_labels: Optional[Sequence[List[str]]] = None,
+              our_labels: Optional[Sequence[List[str]]] = None) -> dict:
     """Faces of two detectors on the same images: each reference face is paired with the
-    unpaired face of highest IoU (>= 0.5); differences are over the pairs."""
+    unpaired face of highest IoU (>= 0.5); differences are over the pairs (``label``: pairs
+    whose class names differ, when both label lists are given)."""
     out = {"images": len(ref), "faces_ref": 0, "faces_ours": 0, "count_mismatch": 0,
-           "unpaired": 0, "box": 0.0, "score": 0.0, "landmarks": 0.0}
-    for r, o in zip(ref, ours):
+           "unpaired": 0, "box": 0.0, "score": 0.0, "landmarks": 0.0, "label": 0}
+    n = len(ref)
+    ref_labels = ref_labels or [None] * n
+    our_labels = our_labels or [None] * n
+    for r, o, rl, ol in zip(ref, ours, ref_labels, our_labels):
         out["faces_ref"] += len(r)
         out["faces_ours"] += len(o)
         out["count_mismatch"] += int(len(r) != len(o))
@@ -136,6 +148,8 @@ def agreement(ref: Sequence[np.ndarray], ours: Sequence[np.ndarray]) -> dict:
             paired += 1
             out["box"] = max(out["box"], float(np.abs(r[i, :4] - o[j, :4]).max()))
             out["score"] = max(out["score"], float(abs(r[i, 4] - o[j, 4])))
+            if rl is not None and ol is not None:
+                out["label"] += int(rl[i] != ol[j])
             if r.shape[1] > 5 and o.shape[1] > 5:
                 out["landmarks"] = max(out["landmarks"], float(np.abs(r[i, 5:] - o[j, 5:]).max()))
         out["unpaired"] += len(r) + len(o) - 2 * paired
@@ -159,11 +173,12 @@ def export_lite(model_id: str, out: Path, calib: Optional[Path]) -> dict:
                         calib_images=str(calib) if calib else None)
 
 
-def python_faces(model_id: str, photos: Sequence[Path]) -> List[np.ndarray]:
+def python_faces(model_id: str, photos: Sequence[Path]) -> List[list]:
+    """The Python detector's faces (Face objects) per photo."""
     from paddleface.detector import FaceDetector
     from paddleface.image_io import read_image
     det = FaceDetector(model_id, device="cpu")
-    return [as_rows(det.detect(read_image(p))) for p in photos]
+    return [det.detect(read_image(p)) for p in photos]
 
 
 def check_kernels(export_dir: Path) -> None:
@@ -191,7 +206,9 @@ def compare(command: List[str], model_id: str, photos: Sequence[Path], work: Pat
         nb = f"model_arm{v}.nb"
         faces = run_arm(command, export_dir, nb, [ppms[p] for p in photos],
                         work / f"{model_id}{v}.json")
-        results[nb] = agreement(ref, [as_rows(faces[str(ppms[p])]) for p in photos])
+        arm = [faces[str(ppms[p])] for p in photos]
+        results[nb] = agreement([as_rows(f) for f in ref], [as_rows(f) for f in arm],
+                                [labels_of(f) for f in ref], [labels_of(f) for f in arm])
     return results
 
 
@@ -249,7 +266,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     shared = Path(os.environ.get("PADDLEFACE_SHARED", ROOT.parent / "shared"))
     images = Path(args.images) if args.images else shared / "images"
-    photos = sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    photos = sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     try:
         command = arm_command()
     except RuntimeError as e:
@@ -261,14 +278,14 @@ def main(argv=None) -> int:
     print(f"{len(photos)} photos of {images}; ARM detector under emulation vs `paddleface "
           f"detect` (Paddle Inference fp32, x86)")
     print(f"{'model':15} {'file':19} {'faces py/arm':>12} {'count !=':>8} {'unpaired':>8} "
-          f"{'box px':>8} {'score':>9} {'landm px':>8}")
+          f"{'box px':>8} {'score':>9} {'landm px':>8} {'label !=':>8}")
     for m in args.models:
         calib = (calibration_list(shared, args.calib_images, work / "calib.txt")
                  if args.int8 else None)
         for nb, a in compare(command, m, photos, work, variants, calib).items():
             print(f"{m:15} {nb:19} {a['faces_ref']:>5}/{a['faces_ours']:<6} "
                   f"{a['count_mismatch']:>8} {a['unpaired']:>8} {a['box']:8.3f} "
-                  f"{a['score']:9.2e} {a['landmarks']:8.3f}")
+                  f"{a['score']:9.2e} {a['landmarks']:8.3f} {a['label']:>8}")
         if args.ap:
             for v in variants:
                 r = arm_ap(command, m, work / m, f"model_arm{v}.nb", shared, work)

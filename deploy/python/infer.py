@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from paddleface.cli import detect_inputs, parse_fraction  # noqa: E402
 from paddleface.detector import Face  # noqa: E402
 from paddleface.errors import PaddleFaceError  # noqa: E402
-from paddleface.postprocess import clip_boxes, postprocess  # noqa: E402
+from paddleface.postprocess import clip_boxes, postprocess_classes  # noqa: E402
 from paddleface.preprocess import prepare  # noqa: E402
 from paddleface.priors import PriorBoxes  # noqa: E402
 from paddleface.registry import DetectionProtocol, Preprocess  # noqa: E402
@@ -62,6 +62,7 @@ class ExportedDetector:
         self.priors = PriorBoxes(tuple(tuple(m) for m in a["min_sizes"]), tuple(a["steps"]),
                                  tuple(a["variances"]), a["clip"], a["centers"])
         self.protocol = DetectionProtocol(**info["detection"])
+        self.labels = tuple(info.get("labels", ("face",)))  # exports before labels: one class
         if threshold is not None:
             from dataclasses import replace
             self.protocol = replace(self.protocol, final_threshold=threshold,
@@ -86,10 +87,11 @@ class ExportedDetector:
         loc, conf = outs[0][0], outs[1][0]
         landms = outs[2][0] if len(outs) > 2 else None
         h, w = p.tensor.shape[1:]
-        boxes, scores, points = postprocess(loc, conf, landms, self.priors(h, w),
-                                            self.priors.variances, self.protocol, p.to_pixels, p.offset)
+        boxes, scores, points, labels = postprocess_classes(
+            loc, conf, landms, self.priors(h, w), self.priors.variances, self.protocol,
+            p.to_pixels, p.offset, num_labels=len(self.labels))
         boxes = clip_boxes(boxes, p.image_size)
-        return [Face(b, float(s), None if points is None else points[i])
+        return [Face(b, float(s), None if points is None else points[i], self.labels[labels[i]])
                 for i, (b, s) in enumerate(zip(boxes, scores))]
 
 

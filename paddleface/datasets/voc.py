@@ -1,14 +1,17 @@
 """The VOC face tree written by data/wider_face_2_voc_add_landmark.py, read for training.
 
 Boxes are corner form ``x1 y1 x2 y2`` in pixels (xmax = x + w, as written); landmarks are
-(5, 2) pixels, -1 where a face has none (``has_lm`` False).
+(5, 2) pixels, -1 where a face has none (``has_lm`` False). Objects are read when their
+``name`` is one of the class names asked for (a record's ``labels``: ``face``, or ``face``
+and ``masked_face``); ``labels`` holds each box's class, 1-based in that tuple (0 is the
+background), as ULFD's VOCDataset maps ``class_names`` after BACKGROUND.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -23,10 +26,17 @@ class FaceAnnotation:
     has_lm: np.ndarray  # (N,) bool
     width: int
     height: int
+    labels: Optional[np.ndarray] = None  # (N,) int64, 1-based index into the class names
+    difficult: Optional[np.ndarray] = None  # (N,) bool, VOC's <difficult>1</difficult>
 
 
-def parse_annotation(path: Path) -> FaceAnnotation:
-    """Read one XML; a one-sentence error names the file and what is wrong."""
+FACE_ONLY = ("face",)
+
+
+def parse_annotation(path: Path, class_names: Sequence[str] = FACE_ONLY) -> FaceAnnotation:
+    """Read one XML, keeping the objects named in ``class_names``; a one-sentence error
+    names the file and what is wrong."""
+    wanted = {name.lower(): k + 1 for k, name in enumerate(class_names)}
     try:
         root = ET.parse(str(path)).getroot()
     except (ET.ParseError, OSError) as e:
@@ -34,10 +44,13 @@ def parse_annotation(path: Path) -> FaceAnnotation:
     try:
         size = root.find("size")
         width, height = int(size.findtext("width")), int(size.findtext("height"))
-        boxes, lms, has = [], [], []
+        boxes, lms, has, labels, difficult = [], [], [], [], []
         for obj in root.iter("object"):
-            if (obj.findtext("name") or "").strip().lower() != "face":
+            label = wanted.get((obj.findtext("name") or "").strip().lower())
+            if label is None:
                 continue
+            labels.append(label)
+            difficult.append((obj.findtext("difficult") or "0").strip() == "1")
             bb = obj.find("bndbox")
             boxes.append([float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
             lm = obj.find("lm")
@@ -53,7 +66,8 @@ def parse_annotation(path: Path) -> FaceAnnotation:
                               f"({e})") from None
     return FaceAnnotation(np.asarray(boxes, np.float32).reshape(-1, 4),
                           np.asarray(lms, np.float32).reshape(-1, 5, 2),
-                          np.asarray(has, bool), width, height)
+                          np.asarray(has, bool), width, height, np.asarray(labels, np.int64),
+                          np.asarray(difficult, bool))
 
 
 # the converter's list names: WIDER train -> trainval.txt, WIDER val -> test.txt
@@ -78,10 +92,13 @@ def missing_list_message(root: Path, split: str) -> str:
 
 
 class VOCFaceDataset:
-    """``root/ImageSets/Main/<split>.txt`` ids -> (image BGR uint8, FaceAnnotation)."""
+    """``root/ImageSets/Main/<split>.txt`` ids -> (image BGR uint8, FaceAnnotation) with the
+    objects of ``class_names`` (default: ``face`` only)."""
 
-    def __init__(self, root, split: str = "trainval", ids: Optional[List[str]] = None):
+    def __init__(self, root, split: str = "trainval", ids: Optional[List[str]] = None,
+                 class_names: Sequence[str] = FACE_ONLY):
         self.root = Path(root)
+        self.class_names = tuple(class_names)
         list_file = self.root / "ImageSets" / "Main" / f"{split}.txt"
         if ids is None:
             if not list_file.is_file():
@@ -89,7 +106,8 @@ class VOCFaceDataset:
             ids = [l.strip() for l in list_file.read_text().splitlines() if l.strip()]
         self.ids = ids
         # annotations are small: parse them once (the trainer reads each many times)
-        self.annotations = [parse_annotation(self.root / "Annotations" / f"{i}.xml") for i in ids]
+        self.annotations = [parse_annotation(self.root / "Annotations" / f"{i}.xml",
+                                             self.class_names) for i in ids]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -101,8 +119,10 @@ class VOCFaceDataset:
         return read_image(self.image_path(index)), self.annotations[index]
 
 
-def validate_voc(root, split: Optional[str] = None, check_images: bool = True) -> List[str]:
-    """Problems of a converted tree (empty list = valid): lists, XML, boxes, images."""
+def validate_voc(root, split: Optional[str] = None, check_images: bool = True,
+                 class_names: Sequence[str] = ("face", "masked_face")) -> List[str]:
+    """Problems of a converted tree (empty list = valid): lists, XML, boxes, images. Objects
+    of ``class_names`` count as faces (a WIDER tree merged with MAFA has both)."""
     import cv2
     root = Path(root)
     problems: List[str] = []
@@ -123,7 +143,7 @@ def validate_voc(root, split: Optional[str] = None, check_images: bool = True) -
                 problems.append(f"{lst.name}:{n}: {jpg.name} is missing")
                 continue
             try:
-                ann = parse_annotation(xml)
+                ann = parse_annotation(xml, class_names)
             except PaddleFaceError as e:
                 problems.append(str(e))
                 continue

@@ -13,9 +13,17 @@ from ..registry import REGISTRY, get_record
 def add_eval_args(p: argparse.ArgumentParser) -> None:
     from ..cli import add_engine_args, parse_long_side
     p.add_argument("id", choices=sorted(REGISTRY), metavar="ID", help="registry id")
-    p.add_argument("--images", required=True, help="WIDER_val/images (event folders of .jpg)")
-    p.add_argument("--gt", required=True,
+    p.add_argument("--images", help="WIDER_val/images (event folders of .jpg)")
+    p.add_argument("--gt",
                    help="folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat")
+    p.add_argument("--voc", metavar="ROOT",
+                   help="instead of WIDER FACE: per-class VOC AP (IoU > 0.5, all-point) on a "
+                        "VOC tree's --split list (face / masked_face; e.g. from prepare-mafa)")
+    p.add_argument("--split", default="test", help="--voc: the image list (default: test)")
+    p.add_argument("--iou", type=float, default=0.5, help="--voc: IoU threshold (default 0.5)")
+    p.add_argument("--metric", default="all-point", choices=["all-point", "11-point"],
+                   help="--voc: all-point interpolated AP (VOC 2010+, default) or 11-point "
+                        "(VOC 2007)")
     p.add_argument("--pred-dir", help="prediction folder, which also receives summary.json and "
                    "pr_curves.png (default: output/eval/ID[@SIDE]/ENGINE-SHA, SHA of the weights)")
     p.add_argument("--long-side", type=parse_long_side, default=-1,
@@ -40,6 +48,11 @@ def run_eval(args) -> int:
     from .report import ap_table, plot_pr_curves, write_summary
     from .widerface import evaluate, load_ground_truth, read_predictions
 
+    if args.voc:
+        from .voc_eval import run_voc_eval
+        return run_voc_eval(args)
+    if not (args.images and args.gt):
+        raise PaddleFaceError("give --images and --gt (WIDER FACE val), or --voc ROOT")
     record = get_record(args.id)
     gt = load_ground_truth(args.gt)  # fail early on a wrong --gt, before predicting
     long_side = args.long_side
@@ -56,14 +69,17 @@ def run_eval(args) -> int:
     engine = args.engine
     if args.no_predict:
         pred_dir = Path(args.pred_dir) if args.pred_dir else default_pred_dir(
-            tag, record, args.weights, engine)
+            tag, record, args.weights,
+            engine if args.precision == "fp32" else "onnxruntime" + precision_tag(args.precision))
         manifest = read_manifest(pred_dir) or {}
     else:
         det = eval_detector(record, long_side, weights=args.weights, device=args.device,
-                            engine=engine, threads=args.threads)
+                            engine=engine, threads=args.threads, precision=args.precision,
+                            calibration=args.calib_images)
         manifest = prediction_manifest(det, setting, args.weights)
         pred_dir = Path(args.pred_dir) if args.pred_dir else default_pred_dir(
-            tag, record, args.weights, det.engine.name, manifest["weights_sha256"])
+            tag, record, args.weights, det.engine.name + precision_tag(args.precision),
+            manifest["weights_sha256"])
         note = claim_prediction_dir(pred_dir, manifest, redo=args.redo)
         if note:
             print(note)
@@ -93,6 +109,11 @@ def run_eval(args) -> int:
     return 0
 
 
+def precision_tag(precision: str) -> str:
+    """What a precision adds to a prediction folder's engine name ("" for fp32)."""
+    return "" if precision == "fp32" else f"-{precision}"
+
+
 def default_pred_dir(tag: str, record, weights, engine: str, sha256: str = None) -> Path:
     """``output/eval/TAG/ENGINE-SHA``: other weights or another engine get another folder."""
     if sha256 is None:  # --no-predict: the weights are only hashed, not loaded
@@ -105,6 +126,7 @@ def default_pred_dir(tag: str, record, weights, engine: str, sha256: str = None)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="WIDER FACE val AP (Easy/Medium/Hard) with PR curves")
+    p = sub.add_parser("eval", help="WIDER FACE val AP (Easy/Medium/Hard) with PR curves, or "
+                       "per-class VOC AP (--voc)")
     add_eval_args(p)
     p.set_defaults(func=run_eval)

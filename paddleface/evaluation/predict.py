@@ -74,6 +74,8 @@ def prediction_manifest(det, setting: str, weights_source: Optional[str] = None)
         "long_side": setting,
         "engine": det.engine.name,
     }
+    if getattr(det, "precision", "fp32") != "fp32":  # fp32 folders keep their manifests
+        manifest["precision"] = det.precision
     return json.loads(json.dumps(manifest))  # tuples as lists, as read back from the file
 
 

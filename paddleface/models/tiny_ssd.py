@@ -6,7 +6,9 @@ the attribute names of the upstream PyTorch code (which fix the checkpoint keys)
 whether a landmark head exists.
 
 Output (see :class:`paddleface.models.base.DetectorOutput`): ``loc`` (N, P, 4) raw
-offsets, ``conf`` (N, P, 2) logits in training and softmax probabilities in eval mode,
+offsets, ``conf`` (N, P, C) logits in training and softmax probabilities in eval mode
+(C = 2, background and face, except ULFD's masked-face models: C = 3, background, face,
+masked_face),
 ``landms`` (N, P, 10) raw offsets or None. P is the number of priors for the input size.
 """
 from __future__ import annotations
@@ -23,14 +25,17 @@ class ULFDNet(nn.Layer):
     """Ultra-Light-Fast-Generic-Face-Detector-1MB (``version-slim`` / ``version-RFB``).
 
     Parameter names follow ``vision/ssd/ssd.py``: ``base_net.*``, ``extras.0.*``,
-    ``classification_headers.*``, ``regression_headers.*``.
+    ``classification_headers.*``, ``regression_headers.*``. ``num_classes`` counts the
+    background: 2 for the face detectors, 3 for ``masked_face/``'s models.
     """
 
-    def __init__(self, rfb: bool, anchors_per_level: Sequence[int] = (3, 2, 2, 3)):
+    def __init__(self, rfb: bool, anchors_per_level: Sequence[int] = (3, 2, 2, 3),
+                 num_classes: int = 2):
         super().__init__()
+        self.num_classes = num_classes
         self.base_net = nn.Sequential(*tiny_backbone(rfb))
         self.extras = nn.LayerList([tiny_extra()])
-        self.classification_headers = nn.LayerList(tiny_heads(anchors_per_level, 2))
+        self.classification_headers = nn.LayerList(tiny_heads(anchors_per_level, num_classes))
         self.regression_headers = nn.LayerList(tiny_heads(anchors_per_level, 4))
 
     def forward(self, x):
@@ -40,7 +45,7 @@ class ULFDNet(nn.Layer):
                 x = self.base_net[i](x)
             features.append(x)
         features.append(self.extras[0](x))
-        conf = run_heads(features, self.classification_headers, 2)
+        conf = run_heads(features, self.classification_headers, self.num_classes)
         loc = run_heads(features, self.regression_headers, 4)
         return loc, optional_softmax(conf, self.training), None
 

@@ -43,6 +43,7 @@ class ServeConfig:
 class FaceOut(BaseModel):
     box: List[float]  # x1 y1 x2 y2, pixels of the sent image
     score: float
+    label: str = "face"  # the class: one of the model's labels ("face", "masked_face")
     landmarks: Optional[List[List[float]]] = None  # 5 (x, y): eyes, nose, mouth corners
 
 
@@ -380,6 +381,7 @@ def create_app(config: Optional[ServeConfig] = None) -> FastAPI:
             p = r.preprocess
             out.append({
                 "id": r.id, "description": r.description, "landmarks": r.landmarks,
+                "labels": list(r.labels),
                 "resize": p.resize, "input_size": list(p.size) if p.size else None,
                 "default_long_side": p.long_side if p.resize == "long_side" else None,
                 "default_threshold": r.detection.final_threshold or r.detection.score_threshold,

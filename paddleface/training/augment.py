@@ -6,7 +6,7 @@ Boxes are corner form in pixels on input and normalised to [0, 1] on output; lan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -21,6 +21,11 @@ class Sample:
     boxes: np.ndarray  # (N, 4) pixels
     landmarks: np.ndarray  # (N, 5, 2) pixels
     has_lm: np.ndarray  # (N,) bool
+    # (N,) int64 class of each box, 1-based (the record's labels[k - 1]); None = all faces
+    labels: Optional[np.ndarray] = None
+
+    def kept_labels(self, keep: np.ndarray) -> Optional[np.ndarray]:
+        return None if self.labels is None else self.labels[keep]
 
 
 def ssd_photometric_distort(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -87,7 +92,7 @@ def mirror(s: Sample, rng: np.random.Generator, normalised: bool = False) -> Sam
     lms = s.landmarks.copy()
     lms[..., 0] = np.where(s.has_lm[:, None], w - lms[..., 0], lms[..., 0])
     lms = np.where(s.has_lm[:, None, None], lms[:, MIRROR_LANDMARK_ORDER], lms)
-    return Sample(s.image[:, ::-1].copy(), boxes, lms, s.has_lm)
+    return Sample(s.image[:, ::-1].copy(), boxes, lms, s.has_lm, s.labels)
 
 
 def _random_crop_rect(boxes: np.ndarray, w: float, h: float, rng: np.random.Generator):
@@ -133,7 +138,7 @@ def ssd_geometry(s: Sample, size: Tuple[int, int], mean, rng: np.random.Generato
     scale = np.array([x1 - x0, y1 - y0], np.float32)
     origin = np.array([x0, y0], np.float32)
     return Sample(img, (boxes - np.tile(origin, 2)) / np.tile(scale, 2),
-                  (lms[keep] - origin) / scale, s.has_lm[keep])
+                  (lms[keep] - origin) / scale, s.has_lm[keep], s.kept_labels(keep))
 
 
 def _crop(s: Sample, x0: int, y0: int, x1: int, y1: int) -> Sample:
@@ -142,7 +147,8 @@ def _crop(s: Sample, x0: int, y0: int, x1: int, y1: int) -> Sample:
     boxes = s.boxes[keep].copy()
     boxes[:, :2] = np.maximum(boxes[:, :2], [x0, y0]) - [x0, y0]
     boxes[:, 2:] = np.minimum(boxes[:, 2:], [x1, y1]) - [x0, y0]
-    return Sample(s.image[y0:y1, x0:x1], boxes, s.landmarks[keep] - [x0, y0], s.has_lm[keep])
+    return Sample(s.image[y0:y1, x0:x1], boxes, s.landmarks[keep] - [x0, y0], s.has_lm[keep],
+                  s.kept_labels(keep))
 
 
 def square_crop(s: Sample, rng: np.random.Generator) -> Sample:
@@ -171,7 +177,7 @@ def pad_to_square(s: Sample, mean) -> Sample:
     canvas = np.empty((side, side, 3), np.float32)
     canvas[:] = mean
     canvas[:h, :w] = s.image
-    return Sample(canvas, s.boxes, s.landmarks, s.has_lm)
+    return Sample(canvas, s.boxes, s.landmarks, s.has_lm, s.labels)
 
 
 def resize_normalised(s: Sample, size: Tuple[int, int], rng: np.random.Generator,
@@ -182,7 +188,7 @@ def resize_normalised(s: Sample, size: Tuple[int, int], rng: np.random.Generator
                           cv2.INTER_LANCZOS4]) if random_interp else cv2.INTER_LINEAR)
     img = cv2.resize(s.image, size, interpolation=int(interp))
     scale = np.array([w, h], np.float32)
-    return Sample(img, s.boxes / np.tile(scale, 2), s.landmarks / scale, s.has_lm)
+    return Sample(img, s.boxes / np.tile(scale, 2), s.landmarks / scale, s.has_lm, s.labels)
 
 
 def augment(s: Sample, kind: str, size: Tuple[int, int], mean, rng: np.random.Generator) -> Sample:
@@ -205,5 +211,5 @@ def augment(s: Sample, kind: str, size: Tuple[int, int], mean, rng: np.random.Ge
     else:
         raise ValueError(f"unknown augmentation {kind!r}")
     distort = retinaface_distort if kind == "retinaface" else ssd_photometric_distort
-    s = Sample(distort(s.image, rng), s.boxes, s.landmarks, s.has_lm)
+    s = Sample(distort(s.image, rng), s.boxes, s.landmarks, s.has_lm, s.labels)
     return mirror(s, rng, normalised=True)

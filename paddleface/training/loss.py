@@ -1,8 +1,9 @@
 """The multibox loss: smooth L1 boxes, cross-entropy with hard negative mining, smooth L1
 landmarks (paddle, batched).
 
-Inputs: loc (N, P, 4), conf (N, P, 2) logits, landms (N, P, 10) or None; targets from
-:func:`paddleface.training.matching.match_priors` stacked over the batch.
+Inputs: loc (N, P, 4), conf (N, P, C) logits (C = 2, or 3 for the masked-face models),
+landms (N, P, 10) or None; targets from :func:`paddleface.training.matching.match_priors`
+stacked over the batch (conf_t: 0 background, k > 0 class k; -1 a face without landmarks).
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def multibox_loss(loc, conf, landms, loc_t, conf_t, landm_t, neg_pos_ratio: int 
         neg = hard_negative_mask(bg_loss, pos, neg_pos_ratio)
     pos_f = pos.astype("float32")
     loss_l = (F.smooth_l1_loss(loc, loc_t, reduction="none").sum(-1) * pos_f).sum() / num_pos
-    target = pos.astype("int64")
+    # the class of each positive prior (|-1| = 1: a face without landmarks), 0 elsewhere
+    target = paddle.abs(conf_t).astype("int64")
     ce = F.cross_entropy(conf, target.unsqueeze(-1), reduction="none").squeeze(-1)
     loss_c = (ce * (pos | neg).astype("float32")).sum() / num_pos
     out = {"loc": loss_l, "conf": loss_c}

@@ -31,18 +31,22 @@ class TargetEncoder:
         self.priors = record.priors(size[1], size[0])  # (P, 4) centre form, normalised
 
     def __call__(self, boxes: np.ndarray, has_lm: np.ndarray,
-                 landmarks: Optional[np.ndarray] = None
+                 landmarks: Optional[np.ndarray] = None, classes: Optional[np.ndarray] = None
                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """boxes (G, 4) corner form in [0, 1]; has_lm (G,) bool; landmarks (G, 5, 2) in [0, 1].
+        """boxes (G, 4) corner form in [0, 1]; has_lm (G,) bool; landmarks (G, 5, 2) in [0, 1];
+        classes (G,) 1-based class of each box (None: all 1, "face").
 
-        Faces of zero width or height are dropped. Labels follow each upstream: 1 for every
-        face (ULFD); 1 with landmarks and -1 without (RetinaFace family).
+        Faces of zero width or height are dropped. Labels follow each upstream: the class
+        (ULFD: 1 face, 2 masked_face for the masked-face models); 1 with landmarks and -1
+        without (RetinaFace family, one class).
         Returns loc_t (P, 4) float32, conf_t (P,) int64, landm_t (P, 10) float32 (zeros for
         models without landmarks).
         """
         keep = ((boxes[:, 2] - boxes[:, 0]) > 0) & ((boxes[:, 3] - boxes[:, 1]) > 0)
         if self.record.landmarks:
             labels = np.where(has_lm[keep], 1, -1)
+        elif classes is not None:
+            labels = classes[keep]
         else:
             labels = np.ones(int(keep.sum()))
         lms = landmarks[keep] if (self.record.landmarks and landmarks is not None) else None

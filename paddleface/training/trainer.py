@@ -66,7 +66,7 @@ def read_faces(voc: VOCFaceDataset, index: int, record: ModelRecord):
     image, ann = voc[index]
     off = record.train.voc_box_offset
     lms = np.where(ann.has_lm[:, None, None], ann.landmarks + off, ann.landmarks)
-    return Sample(image, ann.boxes + off, lms.astype(np.float32), ann.has_lm)
+    return Sample(image, ann.boxes + off, lms.astype(np.float32), ann.has_lm, ann.labels)
 
 
 class TrainSet:
@@ -88,7 +88,7 @@ class TrainSet:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         s = read_faces(self.voc, index, self.record)
         s = augment(s, self.record.train.augmentation, self.size, self.record.preprocess.mean, rng)
-        loc_t, conf_t, landm_t = self.encode(s.boxes, s.has_lm, s.landmarks)
+        loc_t, conf_t, landm_t = self.encode(s.boxes, s.has_lm, s.landmarks, s.labels)
         return normalize(self.record.preprocess, s.image), loc_t, conf_t, landm_t
 
 
@@ -111,7 +111,7 @@ class ValSet:
         scale = np.array([w, h], np.float32)
         resized = cv2.resize(s.image, self.size, interpolation=cv2.INTER_LINEAR)
         loc_t, conf_t, landm_t = self.encode(s.boxes / np.tile(scale, 2), s.has_lm,
-                                             s.landmarks / scale)
+                                             s.landmarks / scale, s.labels)
         return normalize(self.record.preprocess, resized), loc_t, conf_t, landm_t
 
 
@@ -239,7 +239,7 @@ class Trainer:
             raise PaddleFaceError("choose one of --pretrained, --pretrained-ssd and --base-net")
         paddle.seed(cfg.seed)
         np.random.seed(cfg.seed)
-        voc = VOCFaceDataset(cfg.data_root, cfg.split, ids=cfg.ids)
+        voc = VOCFaceDataset(cfg.data_root, cfg.split, ids=cfg.ids, class_names=self.record.labels)
         if len(voc) == 0:
             raise PaddleFaceError(f"{cfg.data_root}: the {cfg.split} list holds no images")
         self.train_set = TrainSet(voc, self.record, self.size, cfg.seed)
@@ -447,7 +447,9 @@ class Trainer:
         the mean of the per-batch losses (each normalised by its batch's positives)."""
         import paddle
         if self._val_set is None:  # parse the split's XML once per run
-            self._val_set = ValSet(VOCFaceDataset(self.cfg.val_root, "test"), self.record, self.size)
+            self._val_set = ValSet(VOCFaceDataset(self.cfg.val_root, "test",
+                                                  class_names=self.record.labels),
+                                   self.record, self.size)
         vs = self._val_set
         totals, parts = [], {}
         with paddle.no_grad():

@@ -199,6 +199,15 @@ DeployConfig LoadDeployConfig(const std::string& path) {
   for (const Json& o : r.Get("outputs", Json::kArray).items)
     if (o.kind == Json::kString && o.text == "landms") c.landmarks = true;
 
+  if (!r.IsNull("labels")) {
+    c.labels.clear();
+    for (const Json& l : r.Get("labels", Json::kArray).items) {
+      r.Expect(l.kind == Json::kString, "labels must be a list of class names");
+      c.labels.push_back(l.text);
+    }
+    r.Expect(!c.labels.empty(), "labels must name at least one class");
+  }
+
   Preprocess& p = c.preprocess;
   p.channel_order = r.Text("preprocess.channel_order");
   r.Expect(p.channel_order == "RGB" || p.channel_order == "BGR",

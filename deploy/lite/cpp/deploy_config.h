@@ -42,6 +42,9 @@ struct DeployConfig {
   Anchors anchors;
   Detection detection;
   bool landmarks = false;  // outputs are loc, conf[, landms]
+  // the non-background classes: conf column i + 1 is labels[i] (exports before the field:
+  // one class, "face"); detection runs per class, then merges the classes by score
+  std::vector<std::string> labels{"face"};
 };
 
 // Reads and checks deploy.json; throws std::runtime_error with one sentence naming the file

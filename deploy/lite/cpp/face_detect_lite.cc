@@ -132,7 +132,7 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
-std::string FacesJson(const std::vector<Face>& faces) {
+std::string FacesJson(const std::vector<Face>& faces, const std::vector<std::string>& labels) {
   std::ostringstream os;
   char buf[64];
   os << "[";
@@ -142,7 +142,7 @@ std::string FacesJson(const std::vector<Face>& faces) {
                   f.box[3]);
     os << (i ? ",\n   " : "\n   ") << "{\"box\": " << buf;
     std::snprintf(buf, sizeof(buf), "%.7f", f.score);
-    os << ", \"score\": " << buf;
+    os << ", \"score\": " << buf << ", \"label\": " << JsonString(labels[f.label]);
     if (f.has_landmarks) {
       os << ", \"landmarks\": [";
       for (int k = 0; k < 5; ++k) {
@@ -214,14 +214,19 @@ int Run(const Options& o) {
     std::unique_ptr<const Tensor> outs[3];
     for (size_t i = 0; i < n_outputs; ++i) outs[i] = predictor->GetOutput(static_cast<int>(i));
     const size_t num_priors = static_cast<size_t>(outs[1]->shape()[1]);
+    if (outs[1]->shape().size() != 3 ||
+        static_cast<size_t>(outs[1]->shape()[2]) != cfg.labels.size() + 1)
+      throw std::runtime_error(o.model + ": its conf output does not have one column per class "
+                               "of deploy.json's labels plus the background; the .nb and "
+                               "deploy.json come from different exports");
     std::vector<float> priors = paddleface::Priors(cfg.anchors, in.height, in.width);
     std::vector<Face> faces = paddleface::Postprocess(
         outs[0]->data<float>(), outs[1]->data<float>(),
         cfg.landmarks ? outs[2]->data<float>() : nullptr, num_priors, priors, cfg.anchors,
-        cfg.detection, in);
+        cfg.detection, in, static_cast<int>(cfg.labels.size()));
     if (o.clip) paddleface::ClipBoxes(&faces, image.width, image.height);
     std::cout << path << ": " << faces.size() << " faces\n";
-    json << (done++ ? ",\n " : "\n ") << JsonString(path) << ": " << FacesJson(faces);
+    json << (done++ ? ",\n " : "\n ") << JsonString(path) << ": " << FacesJson(faces, cfg.labels);
     if (!o.draw.empty()) {
       paddleface::DrawFaces(&image, faces);
       paddleface::WritePpm(o.draw + "/" + Stem(path) + ".ppm", image);

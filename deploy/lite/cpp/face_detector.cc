@@ -301,16 +301,13 @@ std::vector<float> Priors(const Anchors& a, int height, int width) {
   return priors;
 }
 
-std::vector<Face> Postprocess(const float* loc, const float* conf, const float* landms,
-                              size_t num_priors, const std::vector<float>& priors,
-                              const Anchors& anchors, const Detection& protocol,
-                              const NetworkInput& input) {
-  if (priors.size() != 4 * num_priors)
-    throw std::runtime_error("the network gave " + std::to_string(num_priors) +
-                             " predictions but the anchors of deploy.json number " +
-                             std::to_string(priors.size() / 4) + " for a " +
-                             std::to_string(input.width) + "x" + std::to_string(input.height) +
-                             " input");
+namespace {
+
+// One class (conf column class_index of num_columns) through threshold, top-k, NMS, keep-k.
+std::vector<Face> PostprocessClass(const float* loc, const float* conf, const float* landms,
+                                   size_t num_priors, const std::vector<float>& priors,
+                                   const Anchors& anchors, const Detection& protocol,
+                                   const NetworkInput& input, int class_index, int num_columns) {
   const float v0 = anchors.variances[0], v1 = anchors.variances[1];
   const float sx = input.to_pixels[0], sy = input.to_pixels[1];
   const float ox = input.offset[0], oy = input.offset[1];
@@ -323,7 +320,7 @@ std::vector<Face> Postprocess(const float* loc, const float* conf, const float* 
   };
   std::vector<Candidate> cands;
   for (size_t i = 0; i < num_priors; ++i) {
-    const float score = conf[2 * i + 1];
+    const float score = conf[num_columns * i + class_index];
     if (!(score > protocol.score_threshold)) continue;
     if (protocol.final_threshold > protocol.score_threshold && !(score >= protocol.final_threshold))
       continue;
@@ -380,6 +377,7 @@ std::vector<Face> Postprocess(const float* loc, const float* conf, const float* 
       f.box[3] = f.box[3] * sy + oy;
     }
     f.score = c->score;
+    f.label = class_index - 1;
     if (landms) {
       f.has_landmarks = true;
       const float* p = &priors[4 * c->prior];
@@ -391,6 +389,30 @@ std::vector<Face> Postprocess(const float* loc, const float* conf, const float* 
     }
     faces.push_back(f);
   }
+  return faces;
+}
+
+}  // namespace
+
+std::vector<Face> Postprocess(const float* loc, const float* conf, const float* landms,
+                              size_t num_priors, const std::vector<float>& priors,
+                              const Anchors& anchors, const Detection& protocol,
+                              const NetworkInput& input, int num_labels) {
+  if (priors.size() != 4 * num_priors)
+    throw std::runtime_error("the network gave " + std::to_string(num_priors) +
+                             " predictions but the anchors of deploy.json number " +
+                             std::to_string(priors.size() / 4) + " for a " +
+                             std::to_string(input.width) + "x" + std::to_string(input.height) +
+                             " input");
+  std::vector<Face> faces;
+  for (int c = 0; c < num_labels; ++c) {
+    std::vector<Face> part = PostprocessClass(loc, conf, landms, num_priors, priors, anchors,
+                                              protocol, input, c + 1, num_labels + 1);
+    faces.insert(faces.end(), part.begin(), part.end());
+  }
+  // each class is sorted already; a stable sort keeps class order among equal scores
+  std::stable_sort(faces.begin(), faces.end(),
+                   [](const Face& a, const Face& b) { return a.score > b.score; });
   return faces;
 }
 
@@ -407,12 +429,17 @@ void DrawFaces(Image* image, const std::vector<Face>& faces) {
     p[0] = b, p[1] = g, p[2] = r;
   };
   const int t = std::max(1, std::min(image->width, image->height) / 300);  // line thickness
+  // BGR per label, as paddleface/draw.py: face green, masked_face orange, then others
+  static const uint8_t kColors[4][3] = {{0, 255, 0}, {0, 165, 255}, {255, 128, 0}, {255, 0, 255}};
   for (const Face& f : faces) {
+    const uint8_t* c = kColors[static_cast<size_t>(f.label) % 4];
     int x1 = static_cast<int>(std::lround(f.box[0])), y1 = static_cast<int>(std::lround(f.box[1]));
     int x2 = static_cast<int>(std::lround(f.box[2])), y2 = static_cast<int>(std::lround(f.box[3]));
     for (int d = 0; d < t; ++d) {
-      for (int x = x1; x <= x2; ++x) put(x, y1 + d, 0, 255, 0), put(x, y2 - d, 0, 255, 0);
-      for (int y = y1; y <= y2; ++y) put(x1 + d, y, 0, 255, 0), put(x2 - d, y, 0, 255, 0);
+      for (int x = x1; x <= x2; ++x)
+        put(x, y1 + d, c[0], c[1], c[2]), put(x, y2 - d, c[0], c[1], c[2]);
+      for (int y = y1; y <= y2; ++y)
+        put(x1 + d, y, c[0], c[1], c[2]), put(x2 - d, y, c[0], c[1], c[2]);
     }
     if (!f.has_landmarks) continue;
     for (int k = 0; k < 5; ++k) {

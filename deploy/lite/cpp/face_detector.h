@@ -23,6 +23,7 @@ struct NetworkInput {
 struct Face {
   float box[4];  // x1 y1 x2 y2, original-image pixels
   float score;
+  int label = 0;  // index into DeployConfig::labels
   bool has_landmarks = false;
   float landmarks[10];  // 5 x (x, y): eyes, nose, mouth corners
 };
@@ -33,17 +34,20 @@ NetworkInput Prepare(const Preprocess& spec, const Image& image);
 // predictions.
 std::vector<float> Priors(const Anchors& anchors, int height, int width);
 
-// loc (P x 4), conf (P x 2, softmax, column 1 = face), landms (P x 10 or null).
+// loc (P x 4), conf (P x (1 + num_labels), softmax, column 0 = background, column c + 1 =
+// label c), landms (P x 10 or null). Threshold, top-k, NMS and keep-k run within each class
+// (postprocess_classes of postprocess.py); the classes are merged by score, highest first,
+// ties in class order.
 std::vector<Face> Postprocess(const float* loc, const float* conf, const float* landms,
                               size_t num_priors, const std::vector<float>& priors,
                               const Anchors& anchors, const Detection& protocol,
-                              const NetworkInput& input);
+                              const NetworkInput& input, int num_labels = 1);
 
 // Boxes clipped to [0, width] x [0, height] (what `paddleface detect` reports; evaluation
 // protocols keep the decoded values).
 void ClipBoxes(std::vector<Face>* faces, int width, int height);
 
-// Boxes and landmark dots drawn into the image.
+// Boxes (green for label 0, orange for label 1, ...) and landmark dots drawn into the image.
 void DrawFaces(Image* image, const std::vector<Face>& faces);
 
 // OpenCV's cv::resize(INTER_LINEAR) of an H x W x 3 image, uint8 (fixed-point) or float32.
