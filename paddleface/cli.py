@@ -96,7 +96,15 @@ def describe_engine(det) -> str:
 
 def cmd_detect(args) -> int:
     from .output_paths import check_output_file, check_output_folder
-    check_output_folder(args.out)  # before the model loads: no work is lost to a bad path
+    from .video.run import check_video_args, out_is_video_file, pipeline_wanted, run_detect_video
+    video = pipeline_wanted(args)
+    if video:
+        check_video_args(args)
+    # before the model loads: no work is lost to a bad path
+    if video and out_is_video_file(args.out):
+        check_output_file(args.out, "--out")
+    else:
+        check_output_folder(args.out)
     check_output_file(args.json)
     from .detector import FaceDetector
     record = get_record(args.model)
@@ -110,11 +118,13 @@ def cmd_detect(args) -> int:
                 engine=args.engine, threads=args.threads, precision=args.precision,
                 calibration=args.calib_images)
     from .batch.options import run_job, wants_job
-    if wants_job(args):
+    if not video and wants_job(args):  # folders in worker processes; videos go below
         return run_job(args, spec)
     det = FaceDetector(**spec)
     if args.verbose:
         print(describe_engine(det), file=sys.stderr)
+    if video:
+        return run_detect_video(det, args, detection_settings(det))
     return detect_inputs(det.detect, args.paths, args.out, args.json, detection_settings(det),
                          save_crops=args.save_crops)
 
@@ -331,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paddleface {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("detect", help="detect faces in images, folders or videos")
+    p = sub.add_parser("detect", help="detect faces in images, folders, videos or live streams")
     p.add_argument("paths", nargs="+", metavar="PATH")
     add_model_args(p)
     p.add_argument("--out", help="folder for the drawn images / videos")
@@ -360,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_args(p)
     p.add_argument("--verbose", "-v", action="store_true",
                    help="say which engine runs the model and why")
+    from .video.run import add_video_args
+    add_video_args(p)
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("models", help="list the model registry")

@@ -28,12 +28,14 @@ class Face:
     """One detection. ``box``: (4,) x1 y1 x2 y2 in original-image pixels; ``landmarks``:
     (5, 2) x, y in pixels (left eye, right eye, nose, left and right mouth corner) or None;
     ``label``: the class, one of the record's ``labels`` ("face" for the one-class models,
-    "face" or "masked_face" for ulfd-mask-*)."""
+    "face" or "masked_face" for ulfd-mask-*); ``track_id``: the face's id across video frames
+    (``stream(track=True)``), else None."""
 
     box: np.ndarray
     score: float
     landmarks: Optional[np.ndarray] = None
     label: str = "face"
+    track_id: Optional[int] = None
 
     def to_dict(self) -> Dict:
         d = {"box": [round(float(v), 3) for v in self.box], "score": round(float(self.score), 5),
@@ -309,6 +311,17 @@ class FaceDetector:
                 for i, faces in zip(chunk, self._detect_prepared([prepared[i] for i in chunk])):
                     results[i] = faces
         return results  # type: ignore[return-value]
+
+    def stream(self, source, track: bool = False, smoothing: float = 0.0,
+               max_frames: Optional[int] = None, duration: Optional[float] = None,
+               max_reconnects: int = 5):
+        """Faces in every frame of a video file or live source (``camera:N``, ``/dev/videoN``,
+        ``rtsp://``, ``http(s)://``): ``for frame_index, frame, faces in det.stream(src): ...``.
+        ``track``: faces carry ``track_id`` (stable across frames); ``smoothing`` in [0, 1)
+        averages tracked boxes and landmarks. See :class:`paddleface.video.stream.FaceStream`."""
+        from .video.stream import FaceStream
+        return FaceStream(self, source, track=track, smoothing=smoothing, max_frames=max_frames,
+                          duration=duration, max_reconnects=max_reconnects)
 
     __call__ = detect
 

@@ -32,10 +32,16 @@ def draw_faces(image: np.ndarray, faces: Sequence) -> np.ndarray:
         cv2.rectangle(out, (x1, y1), (x2, y2), label_color(name), thick)
         label = f"{f.score:.2f}" if name == "face" else f"{name} {f.score:.2f}"
         scale = 0.4 * thick
-        (_, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        tracked = getattr(f, "track_id", None) is not None
+        if tracked:  # its id first, black on a tag of the box colour (readable on any face)
+            label = f"#{f.track_id} {label}"
+        (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
         # above the box, or inside it when the box touches the top edge (else it is cut off)
         y = y1 - 3 if y1 - 3 - text_h >= 0 else y1 + text_h + 3
-        cv2.putText(out, label, (x1, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick)
+        if tracked:
+            cv2.rectangle(out, (x1, y - text_h - 2), (x1 + text_w + 2, y + 3), label_color(name), -1)
+        cv2.putText(out, label, (x1, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 0, 0) if tracked else (255, 255, 255), thick)
         if f.landmarks is not None:
             for (x, y), color in zip(f.landmarks, LANDMARK_COLORS):
                 cv2.circle(out, (int(round(x)), int(round(y))), thick + 1, color, -1)
