@@ -75,11 +75,21 @@ def _lm_torch():
 TORCH_STEPS = {"ulfd": _ulfd_torch, "lm": _lm_torch}
 
 
-def torch_control(replay, iterations, noise):
+def torch_control(replay, iterations, noise, seed=12345):
     """This project's PyTorch step of the family's network and loss (bench/torch_ulfd.py,
     bench/torch_lm.py) on the same batches and targets, with ``noise`` relative input noise
     (0 = none). Returns the losses and (max per-tensor difference from after_1_step.pth,
     tensors within 1e-4, tensors compared)."""
+    losses, per_tensor = torch_control_per_tensor(replay, iterations, noise, seed)
+    rels = list(per_tensor.values())
+    return losses, ((max(rels), sum(r <= 1e-4 for r in rels), len(rels)) if rels
+                    else (float("nan"), 0, 0))
+
+
+def torch_control_per_tensor(replay, iterations, noise, seed=12345):
+    """As torch_control, but the per-tensor difference from after_1_step.pth itself:
+    (losses, {tensor name: max |torch - upstream| / max |upstream|}) over the tensors that
+    are not zero in exact arithmetic."""
     import torch
     from paddleface.training.replay import tensor_rel
     net, total_loss = TORCH_STEPS[replay.name]()
@@ -88,8 +98,8 @@ def torch_control(replay, iterations, noise):
     r = replay.record.train
     opt = torch.optim.SGD(net.parameters(), lr=r.lr, momentum=r.momentum,
                           weight_decay=r.weight_decay)
-    rng = np.random.default_rng(12345)
-    losses, after = [], (float("nan"), 0, 0)
+    rng = np.random.default_rng(seed)
+    losses, per_tensor = [], {}
     for it in range(iterations):
         b = replay.batch(it)
         x = b[0].numpy()
@@ -105,9 +115,8 @@ def torch_control(replay, iterations, noise):
             ref = replay.reference_after_1_step()
             sd = {k.replace("running_mean", "_mean").replace("running_var", "_variance"):
                   v.detach().numpy() for k, v in net.state_dict().items() if "num_batches" not in k}
-            rels = [tensor_rel(sd[k], ref[k]) for k in ref if np.abs(ref[k]).max() > 1e-8]
-            after = (max(rels), sum(r <= 1e-4 for r in rels), len(rels))
-    return losses, after
+            per_tensor = {k: tensor_rel(sd[k], ref[k]) for k in ref if np.abs(ref[k]).max() > 1e-8}
+    return losses, per_tensor
 
 
 def plot(path, fam, ours, ups, second, control):
