@@ -10,88 +10,10 @@ from typing import List, Optional
 
 from .errors import PaddleFaceError
 from .registry import REGISTRY, get_record
-
-
-def parse_size(text: str):
-    """``WxH`` -> (W, H)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-        if w > 0 and h > 0:
-            return w, h
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 320x240, got {text!r}")
-
-
-def parse_long_side(text: str):
-    """``640``, ``320`` ... or ``origin`` (no resize)."""
-    if text == "origin":
-        return None
-    try:
-        return parse_count(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number of pixels or 'origin', got {text!r}") from None
-
-
-def add_model_args(p: argparse.ArgumentParser, default: Optional[str] = "rfb-lm") -> None:
-    p.add_argument("--model", "-m", default=default, choices=sorted(REGISTRY), metavar="ID",
-                   help=f"registry id ({', '.join(REGISTRY)})")
-    p.add_argument("--weights", help="a .pdparams or PyTorch .pth file (default: resolved)")
-    p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: gpu if available)")
-
-
-# ---------------------------------------------------------------------------- detect
-def parse_fraction(text: str) -> float:
-    """A threshold between 0 and 1."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = None
-    if v is None or not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return v
-
-
-def parse_count(text: str) -> int:
-    try:
-        v = int(text)
-        if v > 0:
-            return v
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-def add_engine_args(p: argparse.ArgumentParser) -> None:
-    """--engine and --threads (detect, eval)."""
-    from .engine import ENGINES
-    p.add_argument("--engine", default="auto", choices=ENGINES,
-                   help="auto (default: the fastest installed engine for the model and device, "
-                        "see `paddleface models`), onnxruntime, inference or dygraph")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    add_precision_args(p)
-
-
-def add_precision_args(p: argparse.ArgumentParser) -> None:
-    """--precision and --calib-images (detect, eval, export)."""
-    p.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
-                   help="int8: ONNX Runtime on the static int8 quantisation (CPU; offered where "
-                        "it was faster, see `paddleface models`)")
-    p.add_argument("--calib-images", metavar="DIR|LIST.txt",
-                   help="photos to calibrate the int8 model on (a few dozen like the ones it "
-                        "will see)")
-
-
-def describe_engine(det) -> str:
-    """One line: the engine a detector runs, why, and its threads."""
-    threads = getattr(det.engine, "threads", None)
-    return (f"{det.record.id}: engine {det.engine.name}"
-            + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else "")
-            + f": {det.engine_reason}")
+from .cli_args import (  # noqa: F401  (also imported from here by scripts)
+    parse_size, parse_long_side, add_model_args, parse_fraction, parse_count,
+    plural, add_engine_args, add_precision_args, describe_engine, network_input_setting,
+    quiet_paddle)
 
 
 def cmd_detect(args) -> int:
@@ -131,13 +53,8 @@ def cmd_detect(args) -> int:
 
 def detection_settings(det) -> dict:
     """What the detect JSON records about how its faces were found."""
-    proto, pre = det.protocol, det.preprocess
-    if pre.resize == "long_side":
-        side = pre.long_side if det.long_side == -1 else det.long_side
-        size = {"long_side": side or "origin"}
-    else:
-        w, h = det.input_size or pre.size
-        size = {"input_size": f"{w}x{h}", "resize": pre.resize}
+    proto = det.protocol
+    size = network_input_setting(det)
     return dict({"model": det.record.id, "labels": list(det.record.labels),
                  "weights": str(det.weights_path) if det.weights_path else None,
                  "engine": det.engine.name,
@@ -423,13 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
     from .datasets.mafa_cli import register as register_prepare_mafa
     register_prepare_mafa(sub)
     return parser
-
-
-def quiet_paddle() -> None:
-    """Keep Paddle's C++ log lines and its ccache warning out of a command's output."""
-    import warnings
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    warnings.filterwarnings("ignore", message="No ccache found")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

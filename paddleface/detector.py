@@ -230,14 +230,8 @@ class FaceDetector:
             return  # fixed, letterboxed and square-padded inputs have the model's size
         side = self.preprocess.long_side if self.long_side == -1 else self.long_side
         r = 1.0 if side is None else side / max(h, w)
-        pixels = round(w * r) * round(h * r)
-        if pixels > self.max_input_pixels:
-            gb = pixels * 250 / 1e9  # measured: an 8000x8000 input took 16 GB
-            raise PaddleFaceError(
-                f"{name + ': ' if name else ''}the network input would be {round(w * r)}x{round(h * r)} "
-                f"({pixels / 1e6:.0f} M pixels, about {gb:.0f} GB of memory), over the limit of "
-                f"{self.max_input_pixels / 1e6:.1f} M pixels; use a smaller long side "
-                f"(--long-side) or raise the limit (--max-pixels, $PADDLEFACE_MAX_PIXELS)")
+        check_network_pixels(name, round(w * r), round(h * r), self.max_input_pixels,
+                             "a smaller long side (--long-side)")
 
     def forward(self, batch: np.ndarray):
         """(N, 3, H, W) float32 -> numpy (loc, conf, landms or None), each (N, P, .)."""
@@ -350,14 +344,21 @@ def check_input_size_pixels(preprocess, input_size: Optional[Tuple[int, int]],
     w, h = (int(v) for v in input_size)
     if preprocess.resize != "fixed":
         w = h = max(w, h)
+    check_network_pixels(f"input size {input_size[0]}x{input_size[1]}", w, h, max_pixels,
+                         "a smaller input size (--input-size)")
+
+
+def check_network_pixels(what: str, w: int, h: int, max_pixels: int, remedy: str) -> None:
+    """Refuse a W x H network input over ``max_pixels`` in one sentence that starts with
+    ``what`` (an image or a setting) and names ``remedy`` beside raising the limit."""
     pixels = w * h
     if pixels > max_pixels:
         gb = pixels * 250 / 1e9  # measured: an 8000x8000 input took 16 GB
         raise PaddleFaceError(
-            f"input size {input_size[0]}x{input_size[1]}: the network input would be {w}x{h} "
+            f"{what + ': ' if what else ''}the network input would be {w}x{h} "
             f"({pixels / 1e6:.0f} M pixels, about {gb:.0f} GB of memory), over the limit of "
-            f"{max_pixels / 1e6:.1f} M pixels; use a smaller input size (--input-size) or "
-            f"raise the limit (--max-pixels, $PADDLEFACE_MAX_PIXELS)")
+            f"{max_pixels / 1e6:.1f} M pixels; use {remedy} or raise the limit "
+            f"(--max-pixels, $PADDLEFACE_MAX_PIXELS)")
 
 
 def check_settings(record: ModelRecord, score_threshold, nms_iou, top_k, keep_top_k,

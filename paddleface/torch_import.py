@@ -34,12 +34,18 @@ WRAPPER_KEYS = ("state_dict", "model")
 def state_dict_from_pth(src: Path) -> Dict[str, np.ndarray]:
     """``{name: array}`` of a PyTorch checkpoint: unwrapped, ``module.`` stripped,
     ``num_batches_tracked`` dropped."""
-    obj = load_checkpoint(src)
+    return plain_state_dict(load_checkpoint(src), src, np.ndarray)
+
+
+def plain_state_dict(obj, src: Path, tensor_type: type) -> Dict[str, "object"]:
+    """The parameter dict inside a loaded checkpoint ``obj`` (numpy arrays here, torch
+    tensors on the torch path): ``{'state_dict'|'model': ...}`` unwrapped, a ``module.``
+    prefix (DataParallel) stripped, ``num_batches_tracked`` counters dropped."""
     for key in WRAPPER_KEYS:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not obj or not all(
-            isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()):
+            isinstance(k, str) and isinstance(v, tensor_type) for k, v in obj.items()):
         raise PaddleFaceError(f"{src}: holds no state dict of tensors "
                               "(a dict of parameter name -> tensor was expected)")
     out = {}

@@ -115,19 +115,8 @@ def read_torch_state_dict(src: Path) -> Dict[str, "object"]:
                if "Weights only load failed" in str(e) else "the file is truncated or corrupt")
         raise UnreadableWeights(f"{src}: not a readable PyTorch checkpoint ({why}); a state "
                                 "dict of tensors saved by torch.save was expected") from None
-    for key in ("state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not obj or not all(
-            isinstance(v, torch.Tensor) for v in obj.values()):
-        raise PaddleFaceError(f"{src}: holds no state dict of tensors "
-                              "(a dict of parameter name -> tensor was expected)")
-    out = {}
-    for k, v in obj.items():
-        k = k[len("module."):] if k.startswith("module.") else k
-        if not k.endswith("num_batches_tracked"):
-            out[k] = v
-    return out
+    from .torch_import import plain_state_dict
+    return plain_state_dict(obj, src, torch.Tensor)
 
 
 def convert_with_x2paddle(state_dict: Dict[str, "object"]) -> Dict[str, np.ndarray]:

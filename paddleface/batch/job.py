@@ -33,14 +33,10 @@ def worker_threads(workers: int, threads: Optional[int]) -> int:
 def run_settings(det) -> Dict:
     """What decides a result file's content: model, weights, engine, precision, thresholds and
     input size. Two runs with equal settings may share a results folder."""
+    from ..cli_args import network_input_setting
     from ..weights import sha256_of
-    proto, pre = det.protocol, det.preprocess
-    if pre.resize == "long_side":
-        side = pre.long_side if det.long_side == -1 else det.long_side
-        size = {"long_side": side or "origin"}
-    else:
-        w, h = det.input_size or pre.size
-        size = {"input_size": f"{w}x{h}", "resize": pre.resize}
+    proto = det.protocol
+    size = network_input_setting(det)
     return dict({"model": det.record.id,
                  "weights_sha256": sha256_of(det.weights_path) if det.weights_path else None,
                  "engine": det.engine.name, "precision": getattr(det, "precision", "fp32"),

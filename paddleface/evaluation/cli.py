@@ -11,7 +11,7 @@ from ..registry import REGISTRY, get_record
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_engine_args, parse_long_side
+    from ..cli_args import add_engine_args, parse_long_side
     p.add_argument("id", choices=sorted(REGISTRY), metavar="ID", help="registry id")
     p.add_argument("--images", help="WIDER_val/images (event folders of .jpg)")
     p.add_argument("--gt",

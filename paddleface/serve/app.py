@@ -413,7 +413,7 @@ def config_from_env() -> ServeConfig:
 def app_from_env() -> FastAPI:
     """uvicorn's factory for ``--workers N``: every worker process builds its app (and loads
     its models) from the configuration the command line put in the environment."""
-    from ..cli import quiet_paddle
+    from ..cli_args import quiet_paddle
     from .memory import limit_malloc_arenas
     # a worker process is new: what `paddleface serve` set up in its own process is not here
     quiet_paddle()

@@ -22,7 +22,7 @@ from ..registry import REGISTRY
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """The flags of ``paddleface train`` / tools/train.py."""
-    from ..cli import parse_size
+    from ..cli_args import parse_size
     p.add_argument("--model", default="ulfd-rfb-320", choices=sorted(REGISTRY), metavar="ID")
     p.add_argument("--data-root", default="data/wider_face_add_lm_10_10")
     p.add_argument("--split", default="trainval")

@@ -12,6 +12,7 @@ from typing import List, Optional, TextIO
 
 import cv2
 
+from ..cli_args import parse_count
 from ..errors import PaddleFaceError
 from ..image_io import IMAGE_SUFFIXES, expand_inputs, read_image
 from .anonymize import METHODS, anonymize
@@ -41,16 +42,6 @@ def _non_negative(text: str) -> float:
     raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-        if v > 0:
-            return v
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-
-
 def add_video_args(p: argparse.ArgumentParser) -> None:
     """The video/stream options of ``paddleface detect``."""
     g = p.add_argument_group("videos and live streams (PATH may also be camera:N, /dev/videoN, "
@@ -63,7 +54,7 @@ def add_video_args(p: argparse.ArgumentParser) -> None:
                    help="one JSON line per processed frame, written as it goes: "
                         '{"frame", "time", "faces": [{"id", "box", "score", "landmarks"}]}')
     g.add_argument("--show", action="store_true", help="show the frames in a window")
-    g.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--max-frames", type=parse_count, default=None, metavar="N",
                    help="stop after N processed frames")
     g.add_argument("--duration", type=_non_negative, default=None, metavar="S",
                    help="stop after S seconds of the source")
