@@ -138,3 +138,33 @@ def interrupt_when_ready(args, ready, wait: float, what: str):
         proc.communicate()
         pytest.fail(f"{what} hung after Ctrl-C")
     return err, time.time() - sent, proc.returncode
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def train_tool():
+    """tools/train.py imported as a module (the script users run)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_tool", ROOT / "tools/train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def host_check(tmp_path_factory):
+    """deploy/lite/cpp/host_check.cc compiled for this machine (the flags of build_arm.sh)."""
+    import shutil
+    import subprocess
+    if shutil.which("g++") is None:
+        pytest.skip("no host g++ to compile deploy/lite/cpp/host_check.cc")
+    cpp = ROOT / "deploy/lite/cpp"
+    exe = tmp_path_factory.mktemp("host") / "host_check"
+    r = subprocess.run(["g++", "-std=c++14", "-O2", "-ffp-contract=off", "-Wall", "-Wextra",
+                        "-Werror", f"-I{cpp}", *(str(cpp / f) for f in (
+                            "host_check.cc", "face_detector.cc", "deploy_config.cc",
+                            "image_io.cc")), "-o", str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return exe

@@ -1,6 +1,5 @@
 """Mistakes found before any work starts: output paths, oversized input sizes, the
 converter's problem count, a VOC tree without the training list."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -106,14 +105,6 @@ def test_converter_counts_each_absent_image_once(shared, tmp_path):
     assert len(reported) == 3
     assert r.returncode == 1
     assert "3 problems (see above)" in r.stderr, r.stderr
-
-
-@pytest.fixture
-def train_tool():
-    spec = importlib.util.spec_from_file_location("train_tool", ROOT / "tools/train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_training_on_a_val_only_tree_says_what_to_do(train_tool, tmp_path, capsys):

@@ -8,7 +8,6 @@ tests skip and say why (pytest -rs). Timings under emulation mean nothing: none 
 """
 import importlib.util
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -43,21 +42,6 @@ def work(tmp_path_factory, shared):
 
 def photos(shared):
     return sorted((shared / "images").glob("*.jpg"))
-
-
-@pytest.fixture(scope="module")
-def host_check(tmp_path_factory):
-    """deploy/lite/cpp/host_check.cc compiled for this machine (the flags of build_arm.sh)."""
-    if shutil.which("g++") is None:
-        pytest.skip("no host g++ to compile deploy/lite/cpp/host_check.cc")
-    cpp = ROOT / "deploy/lite/cpp"
-    exe = tmp_path_factory.mktemp("host") / "host_check"
-    r = subprocess.run(["g++", "-std=c++14", "-O2", "-ffp-contract=off", "-Wall", "-Wextra",
-                        "-Werror", f"-I{cpp}", *(str(cpp / f) for f in (
-                            "host_check.cc", "face_detector.cc", "deploy_config.cc",
-                            "image_io.cc")), "-o", str(exe)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return exe
 
 
 # ULFD (fixed size, uint8 resize, RGB), rfb-lm (long side 640, float resize, BGR),

@@ -7,7 +7,6 @@ The reference is shared/reference/ulfd/masked_face/detections.json: the upstream
 2 masked_face), score.
 """
 import json
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -213,21 +212,6 @@ def test_detect_json_and_drawing_carry_the_labels(shared, tmp_path):
     assert tuple(drawn[90, 160]) == LABEL_COLORS["masked_face"]
     assert LABEL_COLORS["face"] != LABEL_COLORS["masked_face"]
     cv2.imwrite(str(tmp_path / "drawn.png"), drawn)
-
-
-@pytest.fixture(scope="module")
-def host_check(tmp_path_factory):
-    """deploy/lite/cpp/host_check.cc compiled for this machine (as tests/test_lite_arm.py)."""
-    if shutil.which("g++") is None:
-        pytest.skip("no host g++ to compile deploy/lite/cpp/host_check.cc")
-    cpp = ROOT / "deploy/lite/cpp"
-    exe = tmp_path_factory.mktemp("host") / "host_check"
-    r = subprocess.run(["g++", "-std=c++14", "-O2", "-ffp-contract=off", "-Wall", "-Wextra",
-                        "-Werror", f"-I{cpp}", *(str(cpp / f) for f in (
-                            "host_check.cc", "face_detector.cc", "deploy_config.cc",
-                            "image_io.cc")), "-o", str(exe)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return exe
 
 
 def test_cpp_detector_runs_nms_per_class_from_deploy_json(shared, tmp_path, host_check):

@@ -1,5 +1,4 @@
 """tools/train.py around the trainer: what an interrupted or resumed run tells the user."""
-import importlib.util
 import shlex
 import sys
 from pathlib import Path
@@ -7,14 +6,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def train_tool():
-    spec = importlib.util.spec_from_file_location("train_tool", ROOT / "tools/train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class TrainSet(list):

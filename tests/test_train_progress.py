@@ -1,5 +1,4 @@
 """Progress inside a training epoch: a bar on a terminal, lines in a log, nothing with --quiet."""
-import importlib.util
 import io
 import re
 from pathlib import Path
@@ -41,14 +40,6 @@ def test_lines_in_a_log_and_nothing_when_disabled():
     p.update(16, 2.0, 0.01)
     p.close()
     assert quiet.getvalue() == ""
-
-
-@pytest.fixture
-def train_tool():
-    spec = importlib.util.spec_from_file_location("train_tool", ROOT / "tools/train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("quiet", [False, True])
